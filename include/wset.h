@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libwset - working-set tracking, race-free eviction and fetch-back of
+ * guest memory for virtual machine monitors.
+ *
+ * A struct wset owns (or adopts) one userfaultfd and a set of regions of
+ * guest memory.  Every tracking interval it asks the kernel which pages were
+ * touched, keeps an age per page (intervals since the last access), and,
+ * following a policy, moves cold pages to a store.  Handler threads bring
+ * evicted pages back when they are touched again.
+ *
+ * Conventions
+ * - Every function returns 0 (or a non-negative value) on success and a
+ *   negative errno value on failure.  No function reads or changes errno.
+ * - Handles are opaque.  Configuration structs are initialised with the
+ *   designated-initializer macros below and then adjusted field by field.
+ * - There is no global state: any number of handles may coexist.
+ * - Addresses are uint64_t because, with wset_adopt(), they belong to
+ *   another process's address space.
+ */
+#ifndef WSET_H
+#define WSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WSET_VERSION_MAJOR 1
+#define WSET_VERSION_MINOR 0
+
+struct wset;
+
+/* Tracking mechanisms; chosen from what UFFDIO_API reports. */
+enum wset_mechanism {
+	WSET_MECHANISM_AUTO = 0, /* rwp if the kernel has it, else wp */
+	WSET_MECHANISM_RWP = 1,	 /* UFFD_FEATURE_RWP(_ASYNC): sees reads and writes */
+	WSET_MECHANISM_WP = 2,	 /* UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN: writes only */
+};
+
+/* Number of buckets of the idle-age histogram (see wset_histogram()). */
+#define WSET_AGE_BUCKETS 10
+/* Number of buckets of the fault-latency histogram (see wset_counters()). */
+#define WSET_LATENCY_BUCKETS 24
+/* Ages saturate at this value. */
+#define WSET_AGE_MAX 255
+
+/*
+ * Store interface.  A store keeps evicted pages, addressed by a 64-bit key
+ * the library chooses (unique per page, multiple of the page size).  Every
+ * callback returns 0 or a negative errno value.  The library serialises no
+ * calls: a store must accept concurrent calls for different keys.
+ *
+ * put:   keep len bytes of data under key (overwriting any older copy).
+ * get:   copy the len bytes kept under key into buf.
+ * drop:  forget key; the library never gets a dropped key again.
+ * stats: fill *stats.
+ * close: release everything (called by wset_store_close()).
+ *
+ * A failing put abandons the eviction of that page (it stays resident); a
+ * failing get is retried until it succeeds, the faulting thread stays
+ * blocked meanwhile.  Both are counted.  A page is never lost.
+ */
+struct wset_store_stats {
+	uint64_t stored_bytes;	/* bytes currently kept */
+	uint64_t capacity_bytes; /* 0 when unbounded */
+	uint64_t put_count;
+	uint64_t get_count;
+	uint64_t error_count;
+};
+
+struct wset_store_ops {
+	int (*put)(void *priv, uint64_t key, const void *data, size_t len);
+	int (*get)(void *priv, uint64_t key, void *buf, size_t len);
+	int (*drop)(void *priv, uint64_t key, size_t len);
+	int (*stats)(void *priv, struct wset_store_stats *stats);
+	void (*close)(void *priv);
+};
+
+struct wset_store {
+	const struct wset_store_ops *ops;
+	void *priv;
+};
+
+/*
+ * Open a sparse-file store.  path names a directory (an unlinked temporary
+ * file is created in it) or a file (created or truncated).  Pages are kept
+ * at their key as file offset; dropped pages are hole-punched.  *out must be
+ * released with wset_store_close() after the last wset using it is gone.
+ */
+int wset_file_store_open(const char *path, struct wset_store **out);
+
+/* Close a store opened by wset_file_store_open() (or any store whose ops
+ * have a close callback).  Accepts NULL. */
+void wset_store_close(struct wset_store *store);
+
+/*
+ * Eviction policy, applied after every tracking interval when enabled.
+ * min_idle_age:      evict only pages idle for at least this many intervals.
+ * resident_target:   stop evicting once resident bytes are at or below this
+ *                    (0: no target, evict every page old enough).
+ * max_evict_rate:    bytes per second at most (0: unlimited).
+ */
+struct wset_policy {
+	bool enabled;
+	unsigned int min_idle_age;
+	uint64_t resident_target;
+	uint64_t max_evict_rate;
+};
+
+#define WSET_POLICY_INIT                                                     \
+	{                                                                    \
+		.enabled = false, .min_idle_age = 4, .resident_target = 0,   \
+		.max_evict_rate = 0,                                         \
+	}
+
+/*
+ * Library configuration.
+ * mechanism:      WSET_MECHANISM_AUTO, or one to insist on (-EOPNOTSUPP
+ *                 when the kernel lacks it).
+ * interval_ms:    tracking interval used by wset_start().
+ * wss_age:        a page belongs to the working set when its age is below
+ *                 this (1: touched during the last interval).
+ * fault_threads:  handler threads serving faults (1..64).
+ * prefetch_pages: on a fault on an evicted page, also bring back up to this
+ *                 many pages evicted in the same batch (0: none).
+ * store:          where evicted pages go; NULL: a sparse-file store in
+ *                 store_dir owned by the wset.
+ * store_dir:      directory for the default store (NULL: $TMPDIR or /var/tmp).
+ * policy:         initial eviction policy.
+ */
+struct wset_config {
+	enum wset_mechanism mechanism;
+	unsigned int interval_ms;
+	unsigned int wss_age;
+	unsigned int fault_threads;
+	unsigned int prefetch_pages;
+	struct wset_store *store;
+	const char *store_dir;
+	struct wset_policy policy;
+};
+
+#define WSET_CONFIG_INIT                                                     \
+	{                                                                    \
+		.mechanism = WSET_MECHANISM_AUTO, .interval_ms = 1000,       \
+		.wss_age = 1, .fault_threads = 1, .prefetch_pages = 16,      \
+		.store = NULL, .store_dir = NULL,                            \
+		.policy = WSET_POLICY_INIT,                                  \
+	}
+
+/*
+ * What the running kernel offers (wset_probe()).  missing names what a
+ * kernel lacks when neither mechanism is available, else "".
+ */
+struct wset_probe {
+	uint64_t uffd_features;	 /* as reported by UFFDIO_API */
+	bool has_rwp;		 /* UFFD_FEATURE_RWP and UFFD_FEATURE_RWP_ASYNC */
+	bool has_wp_async;	 /* UFFD_FEATURE_WP_ASYNC */
+	bool has_pagemap_scan;	 /* the PAGEMAP_SCAN ioctl */
+	bool has_move;		 /* UFFD_FEATURE_MOVE (anon eviction) */
+	enum wset_mechanism best; /* AUTO when none is usable */
+	char missing[128];
+};
+
+/* Ask the kernel what it supports.  Opens and closes a scratch
+ * userfaultfd; -EPERM or -ENOSYS when userfaultfd is not available. */
+int wset_probe(struct wset_probe *out);
+
+/*
+ * Create a wset for memory of the calling process: opens a userfaultfd,
+ * negotiates features for the chosen mechanism, starts cfg->fault_threads
+ * handler threads.  cfg NULL means WSET_CONFIG_INIT.  -EOPNOTSUPP when no
+ * usable mechanism exists (wset_probe() says why).
+ */
+int wset_create(const struct wset_config *cfg, struct wset **out);
+
+/*
+ * Adopt the userfaultfd of another process (an agent such as wsetd receives
+ * it over SCM_RIGHTS).  The regions then added are addresses in that
+ * process.  The agent only ever reaches that memory through the uffd
+ * ioctls, the I/O view of each file-backed region (its own mapping of the
+ * memfd) and PAGEMAP_SCAN on the process's pagemap.
+ *
+ * uffd:            the userfaultfd; UFFDIO_API must not have been called on
+ *                  it yet (the library negotiates features).  Ownership
+ *                  passes to the wset on success.
+ * pid:             the process that created the uffd.
+ * pagemap_fd:      an open /proc/<pid>/pagemap, or -1 to open it from pid.
+ *                  Ownership passes to the wset on success.
+ *
+ * Limits: anonymous regions of an adopted process are tracked and fetched
+ * back but not evicted (freeing the staging copy needs MADV_DONTNEED in
+ * that process); with the wp mechanism, file-backed regions are not evicted
+ * either (a race-free drop needs RWP's sync mode or a zap in that process).
+ * Such pages are counted in wset_counters.unevictable_pages.
+ */
+struct wset_adopt {
+	int uffd;
+	pid_t pid;
+	int pagemap_fd;
+};
+
+#define WSET_ADOPT_INIT { .uffd = -1, .pid = 0, .pagemap_fd = -1 }
+
+int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
+	       struct wset **out);
+
+/*
+ * Stop every thread, bring every evicted page back into guest memory,
+ * unregister all regions (the kernel removes all protection) and free ws.
+ * Returns 0, or the first error met while restoring (ws is freed anyway,
+ * pages that could not be restored stay in the store).  Accepts NULL.
+ */
+int wset_destroy(struct wset *ws);
+
+/* The mechanism in use, and a printable name for a mechanism. */
+enum wset_mechanism wset_mechanism(const struct wset *ws);
+const char *wset_mechanism_name(enum wset_mechanism mechanism);
+
+/*
+ * Regions.  addr and len must be multiples of the region's page size
+ * (4 KiB, or the huge page size of a hugetlbfs fd), the range must be
+ * mapped in the target process and must not overlap another region.
+ * Errors: -EINVAL (unaligned, zero length, bad flags), -ENOMEM (not fully
+ * mapped), -EEXIST (overlap), -EBADF (fd), -EOPNOTSUPP (memory kind not
+ * supported by the mechanism), or what UFFDIO_REGISTER returned.
+ * Returns a region id (>= 0).
+ *
+ * wset_add_anon:  private anonymous memory.
+ * wset_add_file:  a shared mapping of fd (memfd, shmem, hugetlbfs) at
+ *                 offset; the library maps the same range again as its
+ *                 I/O view.  fd is duplicated; the caller keeps its own.
+ */
+int wset_add_anon(struct wset *ws, uint64_t addr, uint64_t len);
+int wset_add_file(struct wset *ws, uint64_t addr, uint64_t len, int fd,
+		  uint64_t offset);
+
+/* Bring the region's evicted pages back, unregister it and forget it. */
+int wset_remove_region(struct wset *ws, int region);
+
+/*
+ * Tracking.  wset_tick() runs one interval now in the calling thread: scan,
+ * update ages, re-arm, then evict if the policy is enabled.  wset_start()
+ * runs it every cfg.interval_ms in a background thread until wset_stop().
+ * -EALREADY / -EINVAL when already running / not running.
+ */
+int wset_tick(struct wset *ws);
+int wset_start(struct wset *ws);
+int wset_stop(struct wset *ws);
+
+/* Replace or read the eviction policy (any time, from any thread). */
+int wset_set_policy(struct wset *ws, const struct wset_policy *policy);
+int wset_get_policy(struct wset *ws, struct wset_policy *policy);
+
+/*
+ * Evict now, regardless of policy.enabled: resident pages with age >=
+ * min_age, at most max_bytes (0: no limit).  *evicted (may be NULL)
+ * receives the bytes actually moved to the store.
+ */
+int wset_evict(struct wset *ws, unsigned int min_age, uint64_t max_bytes,
+	       uint64_t *evicted);
+
+/* Bring every evicted page back (e.g. before the agent exits). */
+int wset_restore_all(struct wset *ws);
+
+/*
+ * Age of the page containing addr in intervals since its last access
+ * (0..WSET_AGE_MAX), -ENOENT if addr is in no region, -ENODATA if the page
+ * is not resident (never touched or evicted).
+ */
+int wset_page_age(struct wset *ws, uint64_t addr);
+
+/* A range of target-process addresses. */
+struct wset_range {
+	uint64_t addr;
+	uint64_t len;
+};
+
+/*
+ * The cold set: resident pages with age >= min_age, merged into ranges,
+ * in address order.  Fills at most max ranges; *count receives the number
+ * of ranges that exist (may exceed max).
+ */
+int wset_cold_set(struct wset *ws, unsigned int min_age,
+		  struct wset_range *ranges, size_t max, size_t *count);
+
+/*
+ * Idle-age histogram of resident memory.  Bucket 0 holds age 0, bucket i
+ * (i >= 1) ages [2^(i-1), 2^i - 1], the last bucket everything older.
+ */
+struct wset_histogram {
+	uint64_t bytes[WSET_AGE_BUCKETS];
+};
+
+int wset_histogram(struct wset *ws, struct wset_histogram *hist);
+
+/*
+ * Counters.  Sizes are in bytes.  fault_latency_us[i] counts resolved
+ * faults that took [2^(i-1), 2^i) microseconds (bucket 0: below 1 us, last
+ * bucket: everything slower); latency runs from reading the message to
+ * the resolving ioctl.
+ */
+struct wset_counters {
+	enum wset_mechanism mechanism;
+	uint64_t intervals;	     /* tracking intervals run */
+	uint64_t tracked_bytes;	     /* size of all regions */
+	uint64_t resident_bytes;     /* present in guest memory */
+	uint64_t wss_bytes;	     /* working-set estimate (age < wss_age) */
+	uint64_t cold_bytes;	     /* resident with age >= policy.min_idle_age */
+	uint64_t evicted_bytes;	     /* currently in the store */
+	uint64_t evictions;	     /* pages evicted, total */
+	uint64_t refaults;	     /* evicted pages brought back by a fault */
+	uint64_t prefetches;	     /* evicted pages brought back by prefetch */
+	uint64_t zero_fills;	     /* never-stored pages filled with zeroes */
+	uint64_t sync_faults;	     /* protection faults during eviction */
+	uint64_t abandoned;	     /* evictions given up (page stays resident) */
+	uint64_t unevictable_pages;  /* refused by UFFDIO_MOVE or unsupported */
+	uint64_t store_put_errors;
+	uint64_t store_get_errors;
+	uint64_t removed_pages;	     /* forgotten on EVENT_REMOVE / UNMAP */
+	uint64_t faults;	     /* fault messages handled */
+	uint64_t fault_latency_us[WSET_LATENCY_BUCKETS];
+	struct wset_store_stats store;
+};
+
+int wset_counters(struct wset *ws, struct wset_counters *counters);
+
+/* "MAJOR.MINOR" of the library actually loaded. */
+const char *wset_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSET_H */
