@@ -1,0 +1,44 @@
+"""Static builds of the upstream mm selftests from the patched tree.
+
+They are compiled against the UAPI headers of the same tree, so tests that
+the series adds to uffd-unit-tests.c see the new UAPI.
+"""
+
+import os
+
+from .common import log, run
+
+MM = os.path.join("tools", "testing", "selftests", "mm")
+
+# Program -> its sources in tools/testing/selftests/mm.
+PROGRAMS = {
+    "uffd-unit-tests": ["uffd-unit-tests.c", "uffd-common.c", "vm_util.c",
+                        "thp_settings.c"],
+    "uffd-stress": ["uffd-stress.c", "uffd-common.c", "vm_util.c",
+                    "thp_settings.c"],
+    "pagemap_ioctl": ["pagemap_ioctl.c", "vm_util.c", "thp_settings.c"],
+}
+
+
+def build(tree, out, bindir):
+    """Build every program into bindir; return their paths."""
+    os.makedirs(bindir, exist_ok=True)
+    source_dir = os.path.join(tree, MM)
+    headers = os.path.join(out, "usr", "include")
+    flags = ["-static", "-O2", "-Wall", "-U_FORTIFY_SOURCE",
+             "-I", tree, "-isystem", headers,
+             "-isystem", os.path.join(tree, "tools", "include", "uapi")]
+    built = []
+    for program, sources in PROGRAMS.items():
+        target = os.path.join(bindir, program)
+        inputs = [os.path.join(source_dir, source) for source in sources]
+        newest_input = max(os.path.getmtime(path) for path in inputs +
+                           [os.path.join(headers, "linux", "userfaultfd.h")])
+        if os.path.exists(target) and os.path.getmtime(target) >= newest_input:
+            built.append(target)
+            continue
+        run(["gcc", *flags, "-o", target, *inputs, "-lrt", "-lpthread", "-lm"],
+            cwd=source_dir, what=f"building selftest {program}")
+        built.append(target)
+    log(f"selftests: {', '.join(PROGRAMS)} built in {bindir}")
+    return built
