@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Eviction, shared by both mechanisms.  One step takes a batch of cold
+ * pages of one region through:
+ *   begin (rwp: sync mode) -> rescan (drop pages touched since the last
+ *   scan) -> isolate (file: mechanism; anon: UFFDIO_MOVE to staging) ->
+ *   copy to the store -> drop (hole punch / release staging) -> wake ->
+ *   end (rwp: async mode).
+ * A page whose copy fails is given back and stays resident.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+enum step_result {
+	STEP_STORED,
+	STEP_ABANDONED, /* the store refused it: stays resident */
+	STEP_SKIPPED,	/* touched, gone or unmovable: not evicted */
+};
+
+struct step {
+	struct wset_region *region;
+	uint64_t pages[WSET_BATCH_PAGES];
+	enum step_result result[WSET_BATCH_PAGES];
+	size_t count;
+	uint32_t batch;
+};
+
+static uint8_t *staging_slot(struct wset *ws, size_t slot)
+{
+	return ws->staging + slot * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void release_busy(struct step *step, size_t i)
+{
+	step->region->state[step->pages[i]] &= (uint8_t)~(PAGE_BUSY | PAGE_DISCARDED);
+	step->result[i] = STEP_SKIPPED;
+}
+
+/* Drop from the batch the pages touched or gone since they were picked. */
+static int rescan(struct wset *ws, struct step *step)
+{
+	struct wset_region *region = step->region;
+	uint64_t first = step->pages[0], last = step->pages[step->count - 1];
+	uint64_t span = last - first + 1;
+	uint64_t start = __wset_page_addr(region, first);
+	uint64_t end = __wset_page_addr(region, last + 1);
+	uint8_t *present = calloc(span, 1), *touched = calloc(span, 1);
+	int ret = -ENOMEM;
+
+	if (!present || !touched)
+		goto out;
+	ret = __wset_pagemap_mark(ws, region, start, end, 0, 0,
+				  PAGE_IS_PRESENT, present);
+	if (ret == 0)
+		ret = ws->ops->scan_touched(ws, region, start, end, touched, false);
+	if (ret < 0)
+		goto out;
+	pthread_mutex_lock(&ws->lock);
+	for (size_t i = 0; i < step->count; i++) {
+		uint64_t page = step->pages[i], at = page - first;
+
+		if (touched[at])
+			region->age[page] = 0;
+		if (!present[at])
+			region->state[page] &= (uint8_t)~PAGE_PRESENT;
+		if (touched[at] || !present[at])
+			release_busy(step, i);
+	}
+	pthread_mutex_unlock(&ws->lock);
+out:
+	free(present);
+	free(touched);
+	return ret;
+}
+
+/* Anonymous pages leave guest memory atomically: after the move a guest
+ * access is a MISSING fault that waits for the step to end. */
+static void isolate_anon(struct wset *ws, struct step *step)
+{
+	struct wset_region *region = step->region;
+
+	for (size_t i = 0; i < step->count; i++) {
+		uint64_t page = step->pages[i];
+		int ret;
+
+		if (step->result[i] == STEP_SKIPPED)
+			continue;
+		ret = __wset_uffd_move(ws->uffd, (uintptr_t)staging_slot(ws, i),
+				       __wset_page_addr(region, page),
+				       region->page_size);
+		if (ret == 0)
+			continue;
+		pthread_mutex_lock(&ws->lock);
+		if (ret == -ENOENT) {
+			region->state[page] &= (uint8_t)~PAGE_PRESENT;
+		} else {
+			/* KSM, shared after fork, pinned: stays resident. */
+			region->state[page] |= PAGE_UNMOVABLE;
+			__wset_count(&ws->counters.unevictable_pages, 1);
+		}
+		release_busy(step, i);
+		pthread_mutex_unlock(&ws->lock);
+	}
+}
+
+static int isolate_file(struct wset *ws, struct step *step)
+{
+	uint64_t pages[WSET_BATCH_PAGES];
+	size_t count = 0;
+
+	for (size_t i = 0; i < step->count; i++)
+		if (step->result[i] != STEP_SKIPPED)
+			pages[count++] = step->pages[i];
+	return ws->ops->isolate_file(ws, step->region, pages, count);
+}
+
+static const void *page_source(struct wset *ws, struct step *step, size_t i)
+{
+	struct wset_region *region = step->region;
+
+	if (region->kind == REGION_FILE)
+		return region->io_view + step->pages[i] * region->page_size;
+	return staging_slot(ws, i);
+}
+
+static void copy_out(struct wset *ws, struct step *step)
+{
+	struct wset_region *region = step->region;
+
+	for (size_t i = 0; i < step->count; i++) {
+		uint64_t key = __wset_store_key(region, step->pages[i]);
+		int ret;
+
+		if (step->result[i] == STEP_SKIPPED)
+			continue;
+		ret = ws->store->ops->put(ws->store->priv, key,
+					  page_source(ws, step, i),
+					  region->page_size);
+		if (ret < 0) {
+			__wset_count(&ws->counters.store_put_errors, 1);
+			__wset_count(&ws->counters.abandoned, 1);
+			step->result[i] = STEP_ABANDONED;
+		}
+	}
+}
+
+static int punch_hole(struct wset_region *region, uint64_t page)
+{
+	int saved = errno, ret = 0;
+
+	if (fallocate(region->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(region->offset + page * region->page_size),
+		      (off_t)region->page_size) < 0)
+		ret = -errno;
+	errno = saved;
+	return ret;
+}
+
+/* Free stored pages, give abandoned ones back. */
+static void drop_and_give_back(struct wset *ws, struct step *step)
+{
+	struct wset_region *region = step->region;
+	int saved = errno;
+
+	for (size_t i = 0; i < step->count; i++) {
+		uint64_t page = step->pages[i];
+		uint64_t addr = __wset_page_addr(region, page);
+
+		if (step->result[i] == STEP_SKIPPED)
+			continue;
+		if (region->kind == REGION_FILE) {
+			if (step->result[i] == STEP_STORED &&
+			    punch_hole(region, page) < 0) {
+				ws->store->ops->drop(ws->store->priv,
+						     __wset_store_key(region, page),
+						     region->page_size);
+				step->result[i] = STEP_ABANDONED;
+				__wset_count(&ws->counters.abandoned, 1);
+			}
+			continue;
+		}
+		if (step->result[i] == STEP_STORED) {
+			madvise(staging_slot(ws, i), region->page_size,
+				MADV_DONTNEED);
+			continue;
+		}
+		/* Abandoned anonymous page: back where it was (this wakes any
+		 * waiter).  Should the move fail, copy it instead: the staging
+		 * page is the only copy. */
+		if (__wset_uffd_move(ws->uffd, addr, (uintptr_t)staging_slot(ws, i),
+				     region->page_size) < 0) {
+			__wset_uffd_copy(ws->uffd, addr, staging_slot(ws, i),
+					 region->page_size);
+			madvise(staging_slot(ws, i), region->page_size,
+				MADV_DONTNEED);
+		}
+	}
+	errno = saved;
+}
+
+/* Publish the outcome, then let blocked accesses retry. */
+static uint64_t finish(struct wset *ws, struct step *step)
+{
+	struct wset_region *region = step->region;
+	uint64_t stored = 0;
+
+	pthread_mutex_lock(&ws->lock);
+	for (size_t i = 0; i < step->count; i++) {
+		uint64_t page = step->pages[i];
+		uint8_t *state = &region->state[page];
+
+		if (step->result[i] == STEP_SKIPPED)
+			continue;
+		if (step->result[i] == STEP_STORED) {
+			*state &= (uint8_t)~PAGE_PRESENT;
+			*state |= PAGE_EVICTED;
+			region->batch[page] = step->batch;
+			stored++;
+		}
+		*state &= (uint8_t)~PAGE_BUSY;
+		if (*state & PAGE_DISCARDED) {
+			/* The VMM dropped the page meanwhile: so do we. */
+			*state &= (uint8_t)~(PAGE_DISCARDED | PAGE_EVICTED);
+			if (step->result[i] == STEP_STORED)
+				ws->store->ops->drop(ws->store->priv,
+						     __wset_store_key(region, page),
+						     region->page_size);
+		}
+	}
+	pthread_mutex_unlock(&ws->lock);
+	__wset_count(&ws->counters.evictions, stored);
+
+	for (size_t i = 0; i < step->count; i++) {
+		uint64_t addr = __wset_page_addr(region, step->pages[i]);
+
+		/* Stored: the waiter retries into a MISSING fault.  Skipped:
+		 * a fault that arrived while the page was busy was left for
+		 * us to wake. */
+		if (step->result[i] != STEP_ABANDONED)
+			__wset_uffd_wake(ws->uffd, addr, region->page_size);
+		else if (step->result[i] == STEP_ABANDONED &&
+			 region->kind == REGION_FILE)
+			ws->ops->release_file(ws, region, step->pages[i]);
+	}
+	return stored * region->page_size;
+}
+
+static uint64_t run_step(struct wset *ws, struct step *step, int *error)
+{
+	int ret = ws->ops->evict_begin(ws);
+	uint64_t stored = 0;
+
+	if (ret < 0)
+		goto out_release;
+	ret = rescan(ws, step);
+	if (ret < 0) {
+		pthread_mutex_lock(&ws->lock);
+		for (size_t i = 0; i < step->count; i++)
+			release_busy(step, i);
+		pthread_mutex_unlock(&ws->lock);
+		finish(ws, step);
+		goto out_end;
+	}
+	if (step->region->kind == REGION_FILE) {
+		ret = isolate_file(ws, step);
+		if (ret < 0) {
+			/* Some pages may be zapped already: give them all back. */
+			for (size_t i = 0; i < step->count; i++)
+				if (step->result[i] != STEP_SKIPPED)
+					step->result[i] = STEP_ABANDONED;
+			stored = finish(ws, step);
+			goto out_end;
+		}
+	} else {
+		isolate_anon(ws, step);
+	}
+	copy_out(ws, step);
+	drop_and_give_back(ws, step);
+	stored = finish(ws, step);
+out_end:
+	{
+		int end = ws->ops->evict_end(ws);
+
+		if (ret == 0)
+			ret = end;
+	}
+	if (ret < 0 && *error == 0)
+		*error = ret;
+	return stored;
+
+out_release:
+	pthread_mutex_lock(&ws->lock);
+	for (size_t i = 0; i < step->count; i++)
+		release_busy(step, i);
+	pthread_mutex_unlock(&ws->lock);
+	finish(ws, step);
+	*error = ret;
+	return 0;
+}
+
+static bool candidate(const struct wset_region *region, uint64_t page)
+{
+	return (region->state[page] &
+		(PAGE_PRESENT | PAGE_BUSY | PAGE_EVICTED | PAGE_UNMOVABLE)) ==
+	       PAGE_PRESENT;
+}
+
+/* The age at which the budget runs out: pages older than it all fit. */
+static unsigned int cutoff_age(struct wset *ws, unsigned int min_age,
+			       uint64_t budget)
+{
+	uint64_t bytes[WSET_AGE_MAX + 1] = { 0 };
+	uint64_t sum = 0;
+
+	for (int r = 0; r < ws->region_count; r++) {
+		struct wset_region *region = ws->regions[r];
+
+		if (!region->active || !region->evictable)
+			continue;
+		for (uint64_t page = 0; page < region->pages; page++)
+			if (candidate(region, page))
+				bytes[region->age[page]] += region->page_size;
+	}
+	for (unsigned int age = WSET_AGE_MAX; age > min_age; age--) {
+		sum += bytes[age];
+		if (sum >= budget)
+			return age;
+	}
+	return min_age;
+}
+
+/* Fill step with up to a batch of pages of region aged exactly `age` (or
+ * older when `older` is set), starting at *cursor. */
+static void pick(struct wset *ws, struct step *step, struct wset_region *region,
+		 uint64_t *cursor, unsigned int age, bool older, uint64_t budget)
+{
+	step->region = region;
+	step->count = 0;
+	step->batch = ++ws->next_batch;
+	for (; *cursor < region->pages && step->count < WSET_BATCH_PAGES; (*cursor)++) {
+		uint64_t page = *cursor;
+
+		if (!candidate(region, page))
+			continue;
+		if (older ? region->age[page] <= age : region->age[page] != age)
+			continue;
+		if ((step->count + 1) * region->page_size > budget)
+			break;
+		region->state[page] |= PAGE_BUSY;
+		step->result[step->count] = STEP_STORED;
+		step->pages[step->count++] = page;
+	}
+}
+
+/* Called with engine_lock held. */
+int __wset_evict_locked(struct wset *ws, unsigned int min_age,
+			uint64_t max_bytes, uint64_t *evicted)
+{
+	uint64_t budget = max_bytes ? max_bytes : UINT64_MAX;
+	uint64_t total = 0;
+	unsigned int cutoff;
+	int error = 0;
+	struct step *step = malloc(sizeof(*step));
+
+	if (!step)
+		return -ENOMEM;
+	pthread_mutex_lock(&ws->lock);
+	cutoff = cutoff_age(ws, min_age, budget);
+	pthread_mutex_unlock(&ws->lock);
+
+	/* Oldest first: everything above the cutoff, then the cutoff age. */
+	for (int pass = 0; pass < 2 && total < budget; pass++) {
+		bool older = pass == 0;
+
+		if (older && cutoff >= WSET_AGE_MAX)
+			continue;
+		for (int r = 0; r < WSET_MAX_REGIONS && total < budget; r++) {
+			struct wset_region *region = NULL;
+			uint64_t cursor = 0;
+
+			pthread_mutex_lock(&ws->lock);
+			if (r < ws->region_count && ws->regions[r]->active &&
+			    ws->regions[r]->evictable)
+				region = ws->regions[r];
+			pthread_mutex_unlock(&ws->lock);
+			while (region && cursor < region->pages && total < budget) {
+				pthread_mutex_lock(&ws->lock);
+				pick(ws, step, region, &cursor, cutoff, older,
+				     budget - total);
+				pthread_mutex_unlock(&ws->lock);
+				if (step->count == 0)
+					break;
+				total += run_step(ws, step, &error);
+			}
+		}
+	}
+	free(step);
+	if (evicted)
+		*evicted = total;
+	return error;
+}
+
+int wset_evict(struct wset *ws, unsigned int min_age, uint64_t max_bytes,
+	       uint64_t *evicted)
+{
+	int ret;
+
+	if (!ws || min_age > WSET_AGE_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&ws->engine_lock);
+	ret = __wset_evict_locked(ws, min_age, max_bytes, evicted);
+	pthread_mutex_unlock(&ws->engine_lock);
+	return ret;
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/* Fetch-back: evicted pages return with UFFDIO_COPY, others are zeroed. */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* UFFDIO_COPY retried while the mm is changing (-EAGAIN). */
+static int copy_in(struct wset *ws, uint64_t addr, const void *buf,
+		   uint64_t len)
+{
+	int ret;
+
+	do {
+		ret = __wset_uffd_copy(ws->uffd, addr, buf, len);
+		if (ret == -EAGAIN)
+			sched_yield();
+	} while (ret == -EAGAIN);
+	return ret;
+}
+
+/*
+ * Bring an evicted page back.  0: done; -EBUSY: another step owns it (it
+ * wakes waiters when done); -ENOENT: not evicted; otherwise the store or
+ * copy error, and the page stays evicted.
+ */
+int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
+		 enum wset_fetch_reason reason)
+{
+	uint64_t addr = __wset_page_addr(region, page);
+	uint64_t key = __wset_store_key(region, page);
+	uint8_t *state = &region->state[page];
+	void *buf;
+	int ret;
+
+	pthread_mutex_lock(&ws->lock);
+	if (*state & PAGE_BUSY)
+		ret = -EBUSY;
+	else if (!(*state & PAGE_EVICTED))
+		ret = -ENOENT;
+	else
+		ret = 0;
+	if (ret == 0)
+		*state |= PAGE_BUSY;
+	pthread_mutex_unlock(&ws->lock);
+	if (ret < 0)
+		return ret;
+
+	buf = aligned_alloc(4096, region->page_size);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out_unbusy;
+	}
+	ret = ws->store->ops->get(ws->store->priv, key, buf, region->page_size);
+	if (ret < 0) {
+		__wset_count(&ws->counters.store_get_errors, 1);
+		goto out_unbusy;
+	}
+	ret = copy_in(ws, addr, buf, region->page_size);
+	if (ret < 0)
+		goto out_unbusy;
+	free(buf);
+
+	pthread_mutex_lock(&ws->lock);
+	*state &= (uint8_t)~(PAGE_BUSY | PAGE_EVICTED | PAGE_DISCARDED);
+	*state |= PAGE_PRESENT;
+	region->age[page] = 0;
+	pthread_mutex_unlock(&ws->lock);
+	ws->store->ops->drop(ws->store->priv, key, region->page_size);
+	if (reason == FETCH_FAULT)
+		__wset_count(&ws->counters.refaults, 1);
+	else if (reason == FETCH_PREFETCH)
+		__wset_count(&ws->counters.prefetches, 1);
+	return 0;
+
+out_unbusy:
+	free(buf);
+	pthread_mutex_lock(&ws->lock);
+	*state &= (uint8_t)~PAGE_BUSY;
+	pthread_mutex_unlock(&ws->lock);
+	return ret;
+}
+
+/* A page never stored: zeroes (hugetlbfs has no UFFDIO_ZEROPAGE). */
+int __wset_zero_fill(struct wset *ws, struct wset_region *region,
+		     uint64_t addr)
+{
+	int ret;
+
+	if (region->hugetlb)
+		ret = copy_in(ws, addr, ws->zero_page, region->page_size);
+	else
+		ret = __wset_uffd_zeropage(ws->uffd, addr, region->page_size);
+	if (ret == -EEXIST)
+		ret = __wset_uffd_wake(ws->uffd, addr, region->page_size);
+	else if (ret == 0)
+		__wset_count(&ws->counters.zero_fills, 1);
+	return ret;
+}
+
+/* Pages evicted in the same step as `page` are likely wanted together. */
+void __wset_prefetch(struct wset *ws, struct wset_region *region,
+		     uint64_t page)
+{
+	unsigned int budget = ws->config.prefetch_pages;
+	uint64_t lo = page > budget ? page - budget : 0;
+	uint64_t hi = page + budget + 1 < region->pages ? page + budget + 1
+							 : region->pages;
+	uint32_t batch;
+
+	if (!budget)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	batch = region->batch[page];
+	pthread_mutex_unlock(&ws->lock);
+	for (uint64_t other = lo; other < hi && budget; other++) {
+		bool same;
+
+		if (other == page)
+			continue;
+		pthread_mutex_lock(&ws->lock);
+		same = region->batch[other] == batch &&
+		       (region->state[other] & (PAGE_EVICTED | PAGE_BUSY)) ==
+			       PAGE_EVICTED;
+		pthread_mutex_unlock(&ws->lock);
+		if (same && __wset_fetch(ws, region, other, FETCH_PREFETCH) == 0)
+			budget--;
+	}
+}
+
+/* Bring every evicted page of region back.  Store read errors are retried
+ * for a while; a page that still fails stays in the store.  Called with
+ * engine_lock held. */
+int __wset_restore_region_locked(struct wset *ws, struct wset_region *region)
+{
+	const struct timespec pause = { .tv_nsec = WSET_RETRY_MS * 1000000L };
+	int ret = 0;
+
+	for (uint64_t page = 0; page < region->pages; page++) {
+		int err;
+
+		for (int attempt = 0; attempt < 200; attempt++) {
+			err = __wset_fetch(ws, region, page, FETCH_RESTORE);
+			if (err == 0 || err == -ENOENT || err == -ESRCH)
+				break;
+			nanosleep(&pause, NULL);
+		}
+		if (err == -ENOENT)
+			err = 0;
+		if (err < 0 && ret == 0)
+			ret = err;
+	}
+	return ret;
+}
+
+int wset_restore_all(struct wset *ws)
+{
+	int ret = 0;
+
+	if (!ws)
+		return -EINVAL;
+	pthread_mutex_lock(&ws->engine_lock);
+	for (int i = 0; i < WSET_MAX_REGIONS; i++) {
+		struct wset_region *region = NULL;
+
+		pthread_mutex_lock(&ws->lock);
+		if (i < ws->region_count && ws->regions[i]->active)
+			region = ws->regions[i];
+		pthread_mutex_unlock(&ws->lock);
+		if (!region)
+			continue;
+		int err = __wset_restore_region_locked(ws, region);
+		if (err < 0 && ret == 0)
+			ret = err;
+	}
+	pthread_mutex_unlock(&ws->engine_lock);
+	return ret;
+}

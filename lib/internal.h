@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal state of libwset, shared by the files of lib/. */
+#ifndef WSET_INTERNAL_H
+#define WSET_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "wset.h"
+#include "uapi/userfaultfd.h"
+
+#define WSET_MAX_REGIONS 64
+/* Pages handled per eviction step (one sync window). */
+#define WSET_BATCH_PAGES 256
+/* How long a fault whose store read failed waits before the next try. */
+#define WSET_RETRY_MS 5
+
+/* Per-page state bits (struct wset_region.state). */
+enum {
+	PAGE_PRESENT = 1 << 0,	 /* resident in guest memory at the last look */
+	PAGE_EVICTED = 1 << 1,	 /* content is in the store, not in memory */
+	PAGE_BUSY = 1 << 2,	 /* an eviction or fetch step owns the page */
+	PAGE_DISCARDED = 1 << 3, /* the VMM dropped it while busy */
+	PAGE_UNMOVABLE = 1 << 4, /* UFFDIO_MOVE refused it; skip until touched */
+};
+
+enum wset_region_kind {
+	REGION_ANON,
+	REGION_FILE,
+};
+
+struct wset_region {
+	int id;
+	bool active;
+	enum wset_region_kind kind;
+	uint64_t addr; /* in the target process */
+	uint64_t len;
+	uint64_t page_size;
+	uint64_t pages;
+	bool hugetlb;
+	bool evictable;
+	int fd;		  /* file-backed: our duplicate */
+	uint64_t offset;  /* file-backed: offset of addr in fd */
+	uint8_t *io_view; /* file-backed: our own unprotected mapping */
+	uint64_t store_base;
+	/* Per page, under wset.lock. */
+	uint8_t *state;
+	uint8_t *age;
+	uint32_t *batch;
+};
+
+struct wset;
+
+/*
+ * What differs between the rwp and wp mechanisms.  Everything else (ages,
+ * batches, copying, stores, faults) lives in the shared engine.
+ */
+struct wset_mechanism_ops {
+	enum wset_mechanism mechanism;
+	/* Features to ask UFFDIO_API for, given what the kernel offers. */
+	uint64_t (*features)(uint64_t offered);
+	/* UFFDIO_REGISTER mode for a region. */
+	uint64_t (*register_mode)(const struct wset *ws,
+				  const struct wset_region *region);
+	/* Whether file-backed pages can be evicted race-free. */
+	bool (*can_evict_file)(const struct wset *ws);
+	/* Protect [start, end) so the next access is recorded. */
+	int (*arm)(struct wset *ws, struct wset_region *region, uint64_t start,
+		   uint64_t end);
+	/* Mark touched[i] for pages of [start, end) accessed since the last
+	 * arm; re-arm them when rearm is set. */
+	int (*scan_touched)(struct wset *ws, struct wset_region *region,
+			    uint64_t start, uint64_t end, uint8_t *touched,
+			    bool rearm);
+	/* Around one eviction step: make accesses to protected pages block. */
+	int (*evict_begin)(struct wset *ws);
+	int (*evict_end)(struct wset *ws);
+	/* File-backed: keep guest accesses off the listed pages until the step
+	 * ends (pages[i] are indexes; returns 0 or -errno). */
+	int (*isolate_file)(struct wset *ws, struct wset_region *region,
+			    const uint64_t *pages, size_t count);
+	/* File-backed: give a page whose eviction was abandoned back. */
+	int (*release_file)(struct wset *ws, struct wset_region *region,
+			    uint64_t page);
+	/* Resolve a protection fault on a page that is not being evicted. */
+	int (*resolve_protection)(struct wset *ws, struct wset_region *region,
+				  uint64_t addr);
+};
+
+extern const struct wset_mechanism_ops __wset_rwp_ops;
+extern const struct wset_mechanism_ops __wset_wp_ops;
+
+struct wset {
+	struct wset_config config;
+	struct wset_policy policy;
+	const struct wset_mechanism_ops *ops;
+	uint64_t features; /* negotiated with UFFDIO_API */
+	int uffd;
+	int pagemap_fd;
+	pid_t pid;
+	bool remote;
+
+	/* Protects regions' per-page arrays, region list, policy, counters
+	 * that are not atomics. Never held across a uffd ioctl or madvise:
+	 * they may need a handler thread to read an event first. */
+	pthread_mutex_t lock;
+	/* Serialises tick, eviction, restore and region removal. */
+	pthread_mutex_t engine_lock;
+
+	struct wset_region *regions[WSET_MAX_REGIONS];
+	int region_count;
+	uint64_t next_store_base;
+	uint32_t next_batch;
+
+	/* Local anonymous eviction: where UFFDIO_MOVE puts pages. */
+	uint8_t *staging;
+	uint64_t staging_len;
+
+	struct wset_store *store;
+	bool own_store;
+
+	/* Threads. */
+	int stop_fd; /* eventfd: wakes handler threads to exit */
+	pthread_t *fault_threads;
+	unsigned int fault_thread_count;
+	pthread_t tracker;
+	bool tracker_running;
+	pthread_mutex_t tracker_lock;
+	pthread_cond_t tracker_cond;
+	bool tracker_stop;
+
+	/* Eviction rate limit: byte budget refilled over time. */
+	uint64_t rate_last_ns;
+	uint64_t rate_budget;
+
+	struct wset_counters counters; /* updated with __wset_count() */
+	uint8_t *zero_page;	       /* zeroes, for hugetlb zero fills */
+	uint64_t max_page_size;
+};
+
+/* Counters are bumped from several threads without the lock. */
+static inline void __wset_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t __wset_page_addr(const struct wset_region *region,
+					uint64_t page)
+{
+	return region->addr + page * region->page_size;
+}
+
+uint64_t __wset_now_ns(void);
+
+/* probe.c */
+int __wset_query_features(uint64_t *features);
+uint64_t __wset_common_features(uint64_t offered);
+int __wset_select(const struct wset_config *config,
+		  const struct wset_probe *probe,
+		  const struct wset_mechanism_ops **ops);
+
+/* uffd.c: thin wrappers returning -errno. */
+int __wset_uffd_open(void);
+int __wset_uffd_api(int uffd, uint64_t features, uint64_t *ioctls);
+int __wset_uffd_register(int uffd, uint64_t addr, uint64_t len, uint64_t mode,
+			 uint64_t *ioctls);
+int __wset_uffd_unregister(int uffd, uint64_t addr, uint64_t len);
+int __wset_uffd_wake(int uffd, uint64_t addr, uint64_t len);
+int __wset_uffd_copy(int uffd, uint64_t dst, const void *src, uint64_t len);
+int __wset_uffd_zeropage(int uffd, uint64_t addr, uint64_t len);
+int __wset_uffd_continue(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
+int __wset_uffd_move(int uffd, uint64_t dst, uint64_t src, uint64_t len);
+int __wset_uffd_writeprotect(int uffd, uint64_t addr, uint64_t len, bool protect);
+int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, bool protect);
+int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable);
+
+/* pagemap.c */
+typedef void (*__wset_scan_fn)(void *arg, uint64_t start, uint64_t end,
+			       uint64_t categories);
+int __wset_pagemap_scan(int pagemap_fd, uint64_t start, uint64_t end,
+			uint64_t flags, uint64_t category_mask,
+			uint64_t anyof_mask, uint64_t return_mask,
+			__wset_scan_fn fn, void *arg);
+int __wset_pagemap_mark(struct wset *ws, struct wset_region *region,
+			uint64_t start, uint64_t end, uint64_t flags,
+			uint64_t category_mask, uint64_t anyof_mask,
+			uint8_t *marks);
+
+/* region.c */
+struct wset_region *__wset_find_region(struct wset *ws, uint64_t addr);
+int __wset_maps_covered(pid_t pid, uint64_t addr, uint64_t len);
+void __wset_region_free(struct wset_region *region);
+
+/* track.c */
+int __wset_tick_locked(struct wset *ws);
+
+/* evict.c */
+int __wset_evict_locked(struct wset *ws, unsigned int min_age,
+			uint64_t max_bytes, uint64_t *evicted);
+
+/* policy.c */
+uint64_t __wset_policy_budget(struct wset *ws, const struct wset_policy *policy);
+void __wset_policy_spent(struct wset *ws, uint64_t bytes);
+
+/* stats.c (called with ws->lock held) */
+uint64_t __wset_resident_bytes(struct wset *ws);
+
+/* fetch.c */
+enum wset_fetch_reason {
+	FETCH_FAULT,
+	FETCH_PREFETCH,
+	FETCH_RESTORE,
+};
+int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
+		 enum wset_fetch_reason reason);
+int __wset_zero_fill(struct wset *ws, struct wset_region *region,
+		     uint64_t addr);
+int __wset_restore_region_locked(struct wset *ws, struct wset_region *region);
+void __wset_prefetch(struct wset *ws, struct wset_region *region,
+		     uint64_t page);
+
+/* fault.c */
+int __wset_fault_threads_start(struct wset *ws);
+void __wset_fault_threads_stop(struct wset *ws);
+
+/* tracker.c */
+void __wset_tracker_stop(struct wset *ws);
+
+/* store.c */
+static inline uint64_t __wset_store_key(const struct wset_region *region,
+					uint64_t page)
+{
+	return region->store_base + page * region->page_size;
+}
+
+#endif /* WSET_INTERNAL_H */
