@@ -4,6 +4,7 @@ They are compiled against the UAPI headers of the same tree, so tests that
 the series adds to uffd-unit-tests.c see the new UAPI.
 """
 
+import glob
 import os
 
 from .common import log, run
@@ -31,13 +32,15 @@ def build(tree, out, bindir):
     built = []
     for program, sources in PROGRAMS.items():
         target = os.path.join(bindir, program)
+        # Relative names: tests use __FILE__ to name files in the guest.
         inputs = [os.path.join(source_dir, source) for source in sources]
-        newest_input = max(os.path.getmtime(path) for path in inputs +
-                           [os.path.join(headers, "linux", "userfaultfd.h")])
+        inputs += glob.glob(os.path.join(source_dir, "*.h"))
+        inputs.append(os.path.join(headers, "linux", "userfaultfd.h"))
+        newest_input = max(os.path.getmtime(path) for path in inputs)
         if os.path.exists(target) and os.path.getmtime(target) >= newest_input:
             built.append(target)
             continue
-        run(["gcc", *flags, "-o", target, *inputs, "-lrt", "-lpthread", "-lm"],
+        run(["gcc", *flags, "-o", target, *sources, "-lrt", "-lpthread", "-lm"],
             cwd=source_dir, what=f"building selftest {program}")
         built.append(target)
     log(f"selftests: {', '.join(PROGRAMS)} built in {bindir}")
