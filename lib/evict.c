@@ -196,7 +196,7 @@ static void drop_and_give_back(struct wset *ws, struct step *step)
 		if (__wset_uffd_move(ws->uffd, addr, (uintptr_t)staging_slot(ws, i),
 				     region->page_size) < 0) {
 			__wset_uffd_copy(ws->uffd, addr, staging_slot(ws, i),
-					 region->page_size);
+					 region->page_size, true);
 			madvise(staging_slot(ws, i), region->page_size,
 				MADV_DONTNEED);
 		}

@@ -9,12 +9,12 @@
 
 /* UFFDIO_COPY retried while the mm is changing (-EAGAIN). */
 static int copy_in(struct wset *ws, uint64_t addr, const void *buf,
-		   uint64_t len)
+		   uint64_t len, bool wake)
 {
 	int ret;
 
 	do {
-		ret = __wset_uffd_copy(ws->uffd, addr, buf, len);
+		ret = __wset_uffd_copy(ws->uffd, addr, buf, len, wake);
 		if (ret == -EAGAIN)
 			sched_yield();
 	} while (ret == -EAGAIN);
@@ -58,7 +58,9 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 		__wset_count(&ws->counters.store_get_errors, 1);
 		goto out_unbusy;
 	}
-	ret = copy_in(ws, addr, buf, region->page_size);
+	/* Publish the new state before the faulting thread runs again, so
+	 * that what it reads next (counters, ages) already says so. */
+	ret = copy_in(ws, addr, buf, region->page_size, false);
 	if (ret < 0)
 		goto out_unbusy;
 	free(buf);
@@ -68,11 +70,12 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	*state |= PAGE_PRESENT;
 	region->age[page] = 0;
 	pthread_mutex_unlock(&ws->lock);
-	ws->store->ops->drop(ws->store->priv, key, region->page_size);
 	if (reason == FETCH_FAULT)
 		__wset_count(&ws->counters.refaults, 1);
 	else if (reason == FETCH_PREFETCH)
 		__wset_count(&ws->counters.prefetches, 1);
+	__wset_uffd_wake(ws->uffd, addr, region->page_size);
+	ws->store->ops->drop(ws->store->priv, key, region->page_size);
 	return 0;
 
 out_unbusy:
@@ -90,9 +93,13 @@ int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 	int ret;
 
 	if (region->hugetlb)
-		ret = copy_in(ws, addr, ws->zero_page, region->page_size);
+		ret = copy_in(ws, addr, ws->zero_page, region->page_size, true);
 	else
 		ret = __wset_uffd_zeropage(ws->uffd, addr, region->page_size);
+	/* UFFDIO_ZEROPAGE refuses a PTE holding a uffd-wp marker (wp on
+	 * anonymous memory with WP_UNPOPULATED); UFFDIO_COPY takes it. */
+	if (ret == -EEXIST && !region->hugetlb)
+		ret = copy_in(ws, addr, ws->zero_page, region->page_size, true);
 	if (ret == -EEXIST)
 		ret = __wset_uffd_wake(ws->uffd, addr, region->page_size);
 	else if (ret == 0)

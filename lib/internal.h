@@ -168,7 +168,8 @@ int __wset_uffd_register(int uffd, uint64_t addr, uint64_t len, uint64_t mode,
 			 uint64_t *ioctls);
 int __wset_uffd_unregister(int uffd, uint64_t addr, uint64_t len);
 int __wset_uffd_wake(int uffd, uint64_t addr, uint64_t len);
-int __wset_uffd_copy(int uffd, uint64_t dst, const void *src, uint64_t len);
+int __wset_uffd_copy(int uffd, uint64_t dst, const void *src, uint64_t len,
+		     bool wake);
 int __wset_uffd_zeropage(int uffd, uint64_t addr, uint64_t len);
 int __wset_uffd_continue(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_move(int uffd, uint64_t dst, uint64_t src, uint64_t len);

@@ -85,12 +85,14 @@ int __wset_uffd_wake(int uffd, uint64_t addr, uint64_t len)
 	return uffd_ioctl(uffd, UFFDIO_WAKE, &range);
 }
 
-int __wset_uffd_copy(int uffd, uint64_t dst, const void *src, uint64_t len)
+int __wset_uffd_copy(int uffd, uint64_t dst, const void *src, uint64_t len,
+		     bool wake)
 {
 	struct uffdio_copy copy = {
 		.dst = dst,
 		.src = (uint64_t)(uintptr_t)src,
 		.len = len,
+		.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
 	};
 
 	return uffd_ioctl(uffd, UFFDIO_COPY, &copy);

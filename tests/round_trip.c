@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Round trip: pages written, aged, evicted to the store and touched again
+ * come back with their content, through fetch-back.
+ * usage: round_trip MECHANISM MEMORY   (rwp|wp|auto, anon|memfd|hugetlbfs)
+ */
+#include "testlib.h"
+
+static enum test_memory parse_memory(const char *name)
+{
+	if (!strcmp(name, "anon"))
+		return MEMORY_ANON;
+	if (!strcmp(name, "memfd"))
+		return MEMORY_MEMFD;
+	if (!strcmp(name, "hugetlbfs"))
+		return MEMORY_HUGETLB;
+	tap_bail("unknown memory kind '%s'", name);
+}
+
+int main(int argc, char **argv)
+{
+	struct wset_config config = WSET_CONFIG_INIT;
+	enum test_memory kind = parse_memory(argc > 2 ? argv[2] : "anon");
+	size_t page = test_page_size(kind);
+	size_t pages = kind == MEMORY_HUGETLB ? 8 : 1024;
+	size_t len = pages * page;
+	struct wset_counters counters;
+	uint64_t evicted = 0;
+	char why[256];
+	struct wset *ws;
+	int fd, ret;
+	uint8_t *mem;
+	bool same = true;
+
+	config.mechanism = test_mechanism(argc, argv);
+	test_require(config.mechanism);
+	mem = test_memory(kind, len, &fd, why, sizeof(why));
+	if (!mem)
+		tap_skip_all("%s memory: %s", test_memory_name(kind), why);
+	ws = test_create(&config);
+	tap_plan(8);
+	tap_diag("mechanism %s, %s memory, %zu pages of %zu bytes",
+		 wset_mechanism_name(wset_mechanism(ws)), test_memory_name(kind),
+		 pages, page);
+
+	ret = test_add(ws, kind, mem, len, fd);
+	tap_ok(ret >= 0, "add region: %d", ret);
+	/* First touch goes through MISSING faults: zero fill. */
+	for (size_t i = 0; i < pages; i++)
+		for (size_t off = 0; off < page; off += 512)
+			((uint64_t *)(mem + i * page + off))[0] = i * 7919 + off;
+	for (int t = 0; t < 3; t++)
+		wset_tick(ws);
+	ret = wset_evict(ws, 2, 0, &evicted);
+	tap_ok(ret == 0 && evicted == len, "evict all cold pages: ret %d, %llu of %zu bytes",
+	       ret, (unsigned long long)evicted, len);
+	/* hugetlbfs has no SEEK_DATA; memfd (shmem) does. */
+	off_t data = kind == MEMORY_MEMFD ? lseek(fd, 0, SEEK_DATA) : -1;
+	tap_ok(data == -1, "no data left in guest memory file (holes punched)");
+	wset_counters(ws, &counters);
+	tap_ok(counters.evicted_bytes == len && counters.resident_bytes == 0,
+	       "counters: evicted %llu, resident %llu",
+	       (unsigned long long)counters.evicted_bytes,
+	       (unsigned long long)counters.resident_bytes);
+	tap_ok(counters.store.stored_bytes == len, "store holds %llu bytes",
+	       (unsigned long long)counters.store.stored_bytes);
+
+	for (size_t i = 0; i < pages; i++)
+		for (size_t off = 0; off < page; off += 512)
+			if (((uint64_t *)(mem + i * page + off))[0] != i * 7919 + off)
+				same = false;
+	tap_ok(same, "every page reads back what was written");
+	wset_counters(ws, &counters);
+	tap_ok(counters.refaults + counters.prefetches == pages &&
+		       counters.evicted_bytes == 0,
+	       "fetched back: %llu refaults, %llu prefetched, %llu still evicted",
+	       (unsigned long long)counters.refaults,
+	       (unsigned long long)counters.prefetches,
+	       (unsigned long long)counters.evicted_bytes);
+	ret = wset_destroy(ws);
+	tap_ok(ret == 0, "destroy: %d", ret);
+	return tap_done();
+}
