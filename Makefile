@@ -2,7 +2,7 @@
 #
 #   make            build the library and tools
 #   make check      every test: native, then the patched kernel in QEMU
-#   make demo       the demo (arrives with the agent, see README.md)
+#   make demo       the demo in QEMU on the RWP kernel (NATIVE=1: this kernel)
 #   make vm-run     the harness alone: vm/run, with ARGS="..."
 #
 # Parts of the build live next to their sources and are included here.
@@ -16,9 +16,10 @@ all:
 check:
 	@vm/check
 
-# Replaced by the agent's demo (issue 5); until then it says so.
+# The demo (tools/demo/run): in the QEMU guest on the RWP kernel, or with
+# NATIVE=1 on this machine's kernel.
 demo:
-	@echo "make demo: the demo arrives with wsetd; see README.md" >&2; exit 2
+	@tools/demo/run $(if $(NATIVE),--native)
 
 deps:
 	@vm/deps.sh

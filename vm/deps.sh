@@ -10,6 +10,7 @@ packages="
 	qemu-system-x86
 	busybox-static
 	pkg-config
+	libjson-c-dev gnuplot-nox
 	$*
 "
 

@@ -1,0 +1,69 @@
+# wsetd (agent), wsetctl (CLI), wset-demo-vmm, their tests and the demo.
+#
+#   make tools          build/tools/{wsetd,wsetctl,wset-demo-vmm}
+#   make tools-static   the same, static, in build/tools/static/ (for the guest)
+#   make agent-tests    tests/agent/ programs in build/tests/agent/ (run by
+#                       make check-native through tests/agent/tests.list)
+#   make demo           the demo in the QEMU guest on the RWP kernel
+#   make demo NATIVE=1  the demo on this machine's kernel (wp mechanism)
+#
+# The tools link libwset statically (build/lib/libwset.a) and json-c.
+
+TOOLS_CFLAGS := $(WSET_CFLAGS) -Itools/demo-vmm
+TOOLS_LIBS := -ljson-c -pthread
+
+WSETD_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetd/*.c))
+WSETCTL_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetctl/*.c))
+DEMO_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/demo-vmm/*.c))
+# What a VMM needs to hand its memory over, shared with the tests.
+HANDOVER_OBJS := build/tools/obj/demo-vmm/handover.o build/tools/obj/demo-vmm/guest_memory.o
+
+TOOLS := build/tools/wsetd build/tools/wsetctl build/tools/wset-demo-vmm
+TOOLS_STATIC := $(patsubst build/tools/%,build/tools/static/%,$(TOOLS))
+
+AGENT_TEST_NAMES := $(patsubst tests/agent/%.c,%,$(filter-out tests/agent/agent_test.c,$(wildcard tests/agent/*.c)))
+AGENT_TESTS := $(addprefix build/tests/agent/,$(AGENT_TEST_NAMES))
+AGENT_GUEST_TESTS := $(addprefix build/guest/bin/agent/,$(AGENT_TEST_NAMES))
+AGENT_TEST_CFLAGS := $(TOOLS_CFLAGS) -Itests/agent
+
+.PHONY: tools tools-static agent-tests agent-guest-tests
+all: tools
+tools: $(TOOLS)
+tools-static: $(TOOLS_STATIC)
+
+build/tools/obj/%.o: tools/%.c $(wildcard tools/*/*.h) include/wset.h mk/tools.mk
+	@mkdir -p $(dir $@)
+	$(WSET_CC) $(TOOLS_CFLAGS) -c $< -o $@
+
+build/tools/wsetd: $(WSETD_OBJS) $(WSET_STATIC)
+	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS)
+build/tools/wsetctl: $(WSETCTL_OBJS)
+	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS)
+build/tools/wset-demo-vmm: $(DEMO_OBJS)
+	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS)
+
+build/tools/static/wsetd: $(WSETD_OBJS) $(WSET_STATIC)
+	@mkdir -p $(dir $@)
+	$(WSET_CC) -static -o $@ $^ $(TOOLS_LIBS)
+build/tools/static/wsetctl: $(WSETCTL_OBJS)
+	@mkdir -p $(dir $@)
+	$(WSET_CC) -static -o $@ $^ $(TOOLS_LIBS)
+build/tools/static/wset-demo-vmm: $(DEMO_OBJS)
+	@mkdir -p $(dir $@)
+	$(WSET_CC) -static -o $@ $^ $(TOOLS_LIBS)
+
+# Agent tests find wsetd, wsetctl and the demo VMM next to themselves.
+build/tests/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(TOOLS)
+	@mkdir -p $(dir $@)
+	cp -f $(TOOLS) $(dir $@)
+	$(WSET_CC) $(AGENT_TEST_CFLAGS) -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(TOOLS_LIBS)
+
+build/guest/bin/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(TOOLS_STATIC)
+	@mkdir -p $(dir $@)
+	cp -f $(TOOLS_STATIC) $(dir $@)
+	$(WSET_CC) $(AGENT_TEST_CFLAGS) -static -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(TOOLS_LIBS)
+
+agent-tests: $(AGENT_TESTS)
+agent-guest-tests: $(AGENT_GUEST_TESTS)
+tests: agent-tests
+guest-tests: agent-guest-tests

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VMM side of the wsetd handshake (wsetd(8), "HANDSHAKE"): create a
+ * userfaultfd, connect to wsetd, send the regions as JSON with the
+ * userfaultfd and the memfds as SCM_RIGHTS, read the answer.  A real VMM
+ * does the same; the demo VMM and the agent tests use this.
+ */
+#ifndef DEMO_HANDOVER_H
+#define DEMO_HANDOVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct handover_region {
+	uint64_t base;	    /* address in this process */
+	uint64_t size;
+	uint64_t page_size; /* 4096, or the huge page size of a hugetlbfs memfd */
+	int memfd;	    /* -1 for anonymous memory */
+	uint64_t offset;    /* of base in memfd */
+};
+
+struct handover_result {
+	int socket_fd; /* keep open while wsetd serves this VMM */
+	unsigned int vmm_id;
+	char mechanism[16];
+	char error[256]; /* why it failed */
+};
+
+/* The handshake document for regions ("name" may be NULL): the caller
+ * frees it.  Memfds are numbered in the order of first use from 1. */
+char *handover_document(const char *name, const struct handover_region *regions,
+			int count);
+
+/*
+ * Hand the regions to wsetd at socket_path.  Creates the userfaultfd,
+ * sends it and closes this process's copy (a VMM must not keep it: if wsetd
+ * exited, faults on it would wait forever).  Returns 0, or -1 with
+ * result->error set.
+ */
+int handover(const char *socket_path, const char *name,
+	     const struct handover_region *regions, int count,
+	     struct handover_result *result);
+
+/* Send raw bytes with the given fds attached (for tests of malformed
+ * handshakes); returns the connected socket or -1. */
+int handover_send_raw(const char *socket_path, const void *data, size_t length,
+		      const int *fds, int fd_count);
+
+/* Read wsetd's one-line answer (up to size-1 bytes) within timeout_ms.
+ * Returns its length, 0 on end of file, -1 on error or timeout. */
+int handover_read_answer(int socket_fd, char *answer, size_t size, int timeout_ms);
+
+/* A new userfaultfd (UFFDIO_API not called), or -errno. */
+int handover_userfaultfd(void);
+
+#endif

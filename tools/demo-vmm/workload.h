@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A skewed workload over guest memory: most accesses fall in a hot window
+ * that moves every phase, a few anywhere; some accesses write a new version
+ * of the page.  Every read checks the page's content.
+ */
+#ifndef DEMO_WORKLOAD_H
+#define DEMO_WORKLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "guest_memory.h"
+
+struct workload_options {
+	double duration_s;	/* stop after this long (0: until released) */
+	double rate;		/* page accesses per second */
+	double hot_fraction;	/* of all pages, in the hot window */
+	double cold_accesses;	/* fraction of accesses anywhere in memory */
+	double write_fraction;	/* fraction of accesses that write */
+	double phase_s;		/* the hot window moves by half its size */
+	double report_s;	/* progress line interval */
+	uint64_t seed;
+};
+
+struct workload_result {
+	uint64_t accesses;
+	uint64_t writes;
+	uint64_t bad_pages;	/* reads that found the wrong content */
+	uint64_t slow_accesses; /* over 50 us: fetched back or blocked */
+	uint64_t max_latency_ns;
+	bool released;		/* wsetd closed the connection */
+};
+
+/* Run until the duration ends or wsetd_socket (>= 0) reports end of file. */
+void workload_run(struct guest_memory *memory, const struct workload_options *options,
+		  int wsetd_socket, FILE *log, struct workload_result *result);
+
+#endif

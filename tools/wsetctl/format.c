@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+
+const char *format_bytes(uint64_t bytes, char *buffer, size_t size)
+{
+	static const char units[] = "KMGTP";
+	double value = (double)bytes;
+	int unit = -1;
+
+	while (value >= 1024 && unit < 4) {
+		value /= 1024;
+		unit++;
+	}
+	if (unit < 0)
+		snprintf(buffer, size, "%llu", (unsigned long long)bytes);
+	else if (value < 10)
+		snprintf(buffer, size, "%.1f%c", value, units[unit]);
+	else
+		snprintf(buffer, size, "%.0f%c", value, units[unit]);
+	return buffer;
+}
+
+const char *format_microseconds(uint64_t us, char *buffer, size_t size)
+{
+	if (us == 0)
+		snprintf(buffer, size, "-");
+	else if (us < 10000)
+		snprintf(buffer, size, "%lluus", (unsigned long long)us);
+	else if (us < 10000000)
+		snprintf(buffer, size, "%llums", (unsigned long long)(us / 1000));
+	else
+		snprintf(buffer, size, "%llus", (unsigned long long)(us / 1000000));
+	return buffer;
+}
+
+int parse_size(const char *text, uint64_t *bytes)
+{
+	unsigned int shift = 0;
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return -1;
+	errno = 0;
+	*bytes = strtoull(text, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'K': case 'k': shift = 10; break;
+	case 'M': case 'm': shift = 20; break;
+	case 'G': case 'g': shift = 30; break;
+	case 'T': case 't': shift = 40; break;
+	default: return -1;
+	}
+	if (*end && end[1] && strcmp(end + 1, "iB") != 0)
+		return -1;
+	if (shift && *bytes > (UINT64_MAX >> shift))
+		return -1;
+	*bytes <<= shift;
+	return 0;
+}
+
+uint64_t json_member_u64(json_object *object, const char *key)
+{
+	json_object *value;
+
+	if (!json_object_object_get_ex(object, key, &value))
+		return 0;
+	return json_object_get_uint64(value);
+}
+
+static const char *member_string(json_object *object, const char *key)
+{
+	json_object *value;
+
+	if (!json_object_object_get_ex(object, key, &value))
+		return "?";
+	return json_object_get_string(value);
+}
+
+void format_status_table(json_object *status, FILE *out)
+{
+	json_object *vmms;
+	size_t count;
+
+	if (!json_object_object_get_ex(status, "vmms", &vmms))
+		return;
+	count = json_object_array_length(vmms);
+	fprintf(out, "%-4s %-12s %7s %-4s %7s %7s %8s %7s %7s %8s %7s %7s %7s\n",
+		"VMM", "NAME", "PID", "MECH", "TRACKED", "WSS", "RESIDENT", "COLD",
+		"EVICTED", "REFAULTS", "P50", "P99", "STORE");
+	for (size_t i = 0; i < count; i++) {
+		json_object *vmm = json_object_array_get_idx(vmms, i);
+		json_object *latency = NULL, *store = NULL;
+		char tracked[16], wss[16], resident[16], cold[16], evicted[16],
+			p50[16], p99[16], stored[16];
+
+		json_object_object_get_ex(vmm, "fault_latency_us", &latency);
+		json_object_object_get_ex(vmm, "store", &store);
+		fprintf(out, "%-4llu %-12.12s %7llu %-4s %7s %7s %8s %7s %7s %8llu %7s %7s %7s\n",
+			(unsigned long long)json_member_u64(vmm, "id"),
+			member_string(vmm, "name"),
+			(unsigned long long)json_member_u64(vmm, "pid"),
+			member_string(vmm, "mechanism"),
+			format_bytes(json_member_u64(vmm, "tracked_bytes"), tracked, 16),
+			format_bytes(json_member_u64(vmm, "wss_bytes"), wss, 16),
+			format_bytes(json_member_u64(vmm, "resident_bytes"), resident, 16),
+			format_bytes(json_member_u64(vmm, "cold_bytes"), cold, 16),
+			format_bytes(json_member_u64(vmm, "evicted_bytes"), evicted, 16),
+			(unsigned long long)json_member_u64(vmm, "refaults"),
+			format_microseconds(json_member_u64(latency, "p50"), p50, 16),
+			format_microseconds(json_member_u64(latency, "p99"), p99, 16),
+			format_bytes(json_member_u64(store, "stored_bytes"), stored, 16));
+	}
+	if (count == 0)
+		fprintf(out, "(no VMM connected)\n");
+}

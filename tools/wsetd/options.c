@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "options.h"
+
+enum option_kind {
+	KIND_PATH,	/* absolute path, fits the buffer */
+	KIND_UNSIGNED,	/* decimal, within [minimum, maximum] */
+	KIND_BYTES,	/* decimal with an optional K, M, G or T (binary) suffix */
+	KIND_BOOLEAN,	/* yes/no, true/false, on/off, 1/0 */
+	KIND_MODE,	/* octal permissions */
+	KIND_MECHANISM, /* auto, rwp, wp */
+	KIND_UIDS,	/* comma-separated numeric uids, or "none" */
+	KIND_LOG_LEVEL, /* error, warning, notice, info, debug */
+};
+
+struct option_description {
+	const char *name; /* in the file; on the command line with '-' for '_' */
+	enum option_kind kind;
+	size_t offset;
+	size_t size;
+	uint64_t minimum, maximum;
+	const char *default_value;
+	const char *help;
+};
+
+#define FIELD(field) offsetof(struct wsetd_options, field), \
+	sizeof(((struct wsetd_options *)0)->field)
+
+static const struct option_description descriptions[] = {
+	{ "socket", KIND_PATH, FIELD(socket), 0, 0, WSETD_DEFAULT_SOCKET,
+	  "Unix socket where VMMs hand over their userfaultfd" },
+	{ "control_socket", KIND_PATH, FIELD(control_socket), 0, 0,
+	  WSETD_DEFAULT_CONTROL_SOCKET, "Unix socket for wsetctl" },
+	{ "socket_mode", KIND_MODE, FIELD(socket_mode), 0, 0777, "0660",
+	  "permissions of both sockets (octal)" },
+	{ "store_dir", KIND_PATH, FIELD(store_dir), 0, 0, "/var/tmp",
+	  "directory for the sparse files that keep evicted pages" },
+	{ "mechanism", KIND_MECHANISM, FIELD(mechanism), 0, 0, "auto",
+	  "tracking mechanism: auto, rwp or wp" },
+	{ "interval_ms", KIND_UNSIGNED, FIELD(interval_ms), 10, 3600000, "1000",
+	  "tracking interval in milliseconds" },
+	{ "wss_age", KIND_UNSIGNED, FIELD(wss_age), 1, 255, "1",
+	  "a page is in the working set when idle for fewer intervals" },
+	{ "fault_threads", KIND_UNSIGNED, FIELD(fault_threads), 1, 64, "1",
+	  "fault handler threads per VMM" },
+	{ "prefetch_pages", KIND_UNSIGNED, FIELD(prefetch_pages), 0, 4096, "16",
+	  "pages of the same eviction batch fetched with a faulting page" },
+	{ "evict", KIND_BOOLEAN, FIELD(evict), 0, 0, "no",
+	  "evict cold pages of new VMMs" },
+	{ "min_idle_age", KIND_UNSIGNED, FIELD(min_idle_age), 1, 255, "4",
+	  "evict pages idle for at least this many intervals" },
+	{ "resident_target", KIND_BYTES, FIELD(resident_target), 0, UINT64_MAX,
+	  "0", "stop evicting at this resident size per VMM (0: none)" },
+	{ "max_evict_rate", KIND_BYTES, FIELD(max_evict_rate), 0, UINT64_MAX,
+	  "0", "bytes per second evicted at most per VMM (0: unlimited)" },
+	{ "max_vmms", KIND_UNSIGNED, FIELD(max_vmms), 1, 4096, "64",
+	  "VMMs served at once" },
+	{ "handshake_timeout_ms", KIND_UNSIGNED, FIELD(handshake_timeout_ms),
+	  100, 600000, "5000", "time a VMM has to complete its handshake" },
+	{ "history_samples", KIND_UNSIGNED, FIELD(history_samples), 2, 1000000,
+	  "3600", "samples of WSS and residency kept per VMM for plots" },
+	{ "allowed_uids", KIND_UIDS, FIELD(allowed_uids), 0, 0, "none",
+	  "uids allowed to connect besides wsetd's own (comma-separated)" },
+	{ "log_level", KIND_LOG_LEVEL, FIELD(log_level), 0, 0, "info",
+	  "error, warning, notice, info or debug" },
+};
+
+#define DESCRIPTION_COUNT (sizeof(descriptions) / sizeof(descriptions[0]))
+
+static const struct option_description *find_description(const char *name)
+{
+	for (size_t i = 0; i < DESCRIPTION_COUNT; i++)
+		if (strcmp(descriptions[i].name, name) == 0)
+			return &descriptions[i];
+	return NULL;
+}
+
+/* Strict unsigned decimal: digits only, no sign, no overflow. */
+static int parse_decimal(const char *text, uint64_t *value, const char **rest)
+{
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return -1;
+	errno = 0;
+	*value = strtoull(text, &end, 10);
+	if (errno)
+		return -1;
+	*rest = end;
+	return 0;
+}
+
+static int parse_bytes(const char *text, uint64_t *value)
+{
+	const char *rest;
+	unsigned int shift = 0;
+
+	if (parse_decimal(text, value, &rest))
+		return -1;
+	switch (*rest) {
+	case '\0': break;
+	case 'K': case 'k': shift = 10; break;
+	case 'M': case 'm': shift = 20; break;
+	case 'G': case 'g': shift = 30; break;
+	case 'T': case 't': shift = 40; break;
+	default: return -1;
+	}
+	if (*rest && rest[1] != '\0' && strcmp(rest + 1, "iB") != 0)
+		return -1;
+	if (shift && *value > (UINT64_MAX >> shift))
+		return -1;
+	*value <<= shift;
+	return 0;
+}
+
+static int parse_boolean(const char *text, bool *value)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(text, yes[i]) == 0) {
+			*value = true;
+			return 0;
+		}
+		if (strcmp(text, no[i]) == 0) {
+			*value = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int parse_uids(const char *text, struct wsetd_options *options,
+		      char *why, size_t why_size)
+{
+	const char *cursor = text;
+
+	options->allowed_uid_count = 0;
+	if (strcmp(text, "none") == 0)
+		return 0;
+	for (;;) {
+		uint64_t uid;
+		const char *rest;
+
+		if (parse_decimal(cursor, &uid, &rest) || uid >= UINT32_MAX ||
+		    (*rest != ',' && *rest != '\0')) {
+			snprintf(why, why_size,
+				 "expected numeric uids separated by commas, or none");
+			return -1;
+		}
+		if (options->allowed_uid_count == WSETD_MAX_ALLOWED_UIDS) {
+			snprintf(why, why_size, "more than %d uids",
+				 WSETD_MAX_ALLOWED_UIDS);
+			return -1;
+		}
+		options->allowed_uids[options->allowed_uid_count++] = (uid_t)uid;
+		if (*rest == '\0')
+			return 0;
+		cursor = rest + 1;
+	}
+}
+
+/* Set one option from text; on error, log "ORIGIN: NAME: 'VALUE' ...". */
+static int option_set(struct wsetd_options *options,
+		      const struct option_description *description,
+		      const char *value, const char *origin)
+{
+	char *field = (char *)options + description->offset;
+	char why[160] = "";
+	uint64_t number;
+	const char *rest;
+
+	switch (description->kind) {
+	case KIND_PATH:
+		if (value[0] != '/')
+			snprintf(why, sizeof(why), "is not an absolute path");
+		else if (strlen(value) >= description->size)
+			snprintf(why, sizeof(why), "is longer than %zu bytes",
+				 description->size - 1);
+		else
+			strcpy(field, value);
+		break;
+	case KIND_UNSIGNED:
+		if (parse_decimal(value, &number, &rest) || *rest)
+			snprintf(why, sizeof(why), "is not a decimal number");
+		else if (number < description->minimum ||
+			 number > description->maximum)
+			snprintf(why, sizeof(why), "is out of range %llu..%llu",
+				 (unsigned long long)description->minimum,
+				 (unsigned long long)description->maximum);
+		else
+			*(unsigned int *)field = (unsigned int)number;
+		break;
+	case KIND_BYTES:
+		if (parse_bytes(value, &number))
+			snprintf(why, sizeof(why),
+				 "is not a size (a number with an optional K, M, G or T suffix)");
+		else
+			*(uint64_t *)field = number;
+		break;
+	case KIND_BOOLEAN:
+		if (parse_boolean(value, (bool *)field))
+			snprintf(why, sizeof(why), "is not yes or no");
+		break;
+	case KIND_MODE: {
+		char *end;
+
+		errno = 0;
+		number = strtoull(value, &end, 8);
+		if (errno || *end || value[0] < '0' || value[0] > '7' ||
+		    number > description->maximum)
+			snprintf(why, sizeof(why), "is not an octal mode up to 0777");
+		else
+			*(unsigned int *)field = (unsigned int)number;
+		break;
+	}
+	case KIND_MECHANISM:
+		if (strcmp(value, "auto") == 0)
+			options->mechanism = WSET_MECHANISM_AUTO;
+		else if (strcmp(value, "rwp") == 0)
+			options->mechanism = WSET_MECHANISM_RWP;
+		else if (strcmp(value, "wp") == 0)
+			options->mechanism = WSET_MECHANISM_WP;
+		else
+			snprintf(why, sizeof(why), "is not auto, rwp or wp");
+		break;
+	case KIND_UIDS:
+		parse_uids(value, options, why, sizeof(why));
+		break;
+	case KIND_LOG_LEVEL:
+		if (log_level_parse(value, &options->log_level))
+			snprintf(why, sizeof(why),
+				 "is not error, warning, notice, info or debug");
+		break;
+	}
+	if (why[0]) {
+		log_error("%s: %s: '%s' %s", origin, description->name, value, why);
+		return -1;
+	}
+	return 0;
+}
+
+static void strip(char **start)
+{
+	char *end;
+
+	while (**start == ' ' || **start == '\t')
+		(*start)++;
+	end = *start + strlen(*start);
+	while (end > *start && (end[-1] == ' ' || end[-1] == '\t' ||
+				end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+}
+
+/* "name = value" lines; '#' starts a comment line; blank lines are fine. */
+static int load_file(const char *path, bool must_exist,
+		     struct wsetd_options *options)
+{
+	FILE *file = fopen(path, "re");
+	char line[4096];
+	unsigned int number = 0;
+	int errors = 0;
+
+	if (!file) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		log_error("%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), file)) {
+		char origin[4200], *name = line, *value, *equals;
+		const struct option_description *description;
+
+		number++;
+		snprintf(origin, sizeof(origin), "%s:%u", path, number);
+		if (!strchr(line, '\n') && !feof(file)) {
+			log_error("%s: line longer than %zu bytes", origin,
+				  sizeof(line) - 2);
+			errors++;
+			break;
+		}
+		strip(&name);
+		if (name[0] == '\0' || name[0] == '#')
+			continue;
+		equals = strchr(name, '=');
+		if (!equals) {
+			log_error("%s: '%s' is not 'name = value'", origin, name);
+			errors++;
+			continue;
+		}
+		*equals = '\0';
+		value = equals + 1;
+		strip(&name);
+		strip(&value);
+		description = find_description(name);
+		if (!description) {
+			log_error("%s: unknown option '%s'", origin, name);
+			errors++;
+			continue;
+		}
+		if (option_set(options, description, value, origin))
+			errors++;
+	}
+	fclose(file);
+	return errors ? -1 : 0;
+}
+
+int options_load(const struct wsetd_command_line *command_line,
+		 struct wsetd_options *options)
+{
+	int errors = 0;
+
+	memset(options, 0, sizeof(*options));
+	for (size_t i = 0; i < DESCRIPTION_COUNT; i++)
+		if (option_set(options, &descriptions[i],
+			       descriptions[i].default_value, "default"))
+			errors++;
+	if (command_line->config_file)
+		errors += load_file(command_line->config_file, true, options) != 0;
+	else
+		errors += load_file(WSETD_DEFAULT_CONFIG, false, options) != 0;
+	for (int i = 0; i < command_line->override_count; i++) {
+		const struct option_description *description =
+			find_description(command_line->override_names[i]);
+		char origin[80];
+
+		snprintf(origin, sizeof(origin), "command line");
+		if (option_set(options, description,
+			       command_line->override_values[i], origin))
+			errors++;
+	}
+	if (!errors && strcmp(options->socket, options->control_socket) == 0) {
+		log_error("socket and control_socket are both '%s'", options->socket);
+		errors++;
+	}
+	return errors ? -1 : 0;
+}
+
+/* Long option names: the table's names with '-' for '_', then our own. */
+enum {
+	OPTION_CONFIG = 1000,
+	OPTION_CHECK_CONFIG,
+	OPTION_HELP,
+	OPTION_VERSION,
+};
+
+int options_parse_command_line(int argc, char **argv,
+			       struct wsetd_command_line *command_line)
+{
+	static char names[DESCRIPTION_COUNT][64];
+	struct option long_options[DESCRIPTION_COUNT + 5];
+	int count = 0, choice;
+
+	memset(command_line, 0, sizeof(*command_line));
+	for (size_t i = 0; i < DESCRIPTION_COUNT; i++) {
+		snprintf(names[i], sizeof(names[i]), "%s", descriptions[i].name);
+		for (char *c = names[i]; *c; c++)
+			if (*c == '_')
+				*c = '-';
+		long_options[count++] = (struct option){ names[i],
+			required_argument, NULL, (int)i };
+	}
+	long_options[count++] = (struct option){ "config", required_argument,
+						 NULL, OPTION_CONFIG };
+	long_options[count++] = (struct option){ "check-config", no_argument,
+						 NULL, OPTION_CHECK_CONFIG };
+	long_options[count++] = (struct option){ "help", no_argument, NULL,
+						 OPTION_HELP };
+	long_options[count++] = (struct option){ "version", no_argument, NULL,
+						 OPTION_VERSION };
+	long_options[count] = (struct option){ 0 };
+
+	optind = 1;
+	opterr = 0;
+	while ((choice = getopt_long(argc, argv, ":c:hV", long_options, NULL)) != -1) {
+		switch (choice) {
+		case 'c':
+		case OPTION_CONFIG:
+			command_line->config_file = optarg;
+			break;
+		case OPTION_CHECK_CONFIG:
+			command_line->check_config = true;
+			break;
+		case 'h':
+		case OPTION_HELP:
+			command_line->help = true;
+			break;
+		case 'V':
+		case OPTION_VERSION:
+			command_line->version = true;
+			break;
+		case ':':
+			log_error("command line: %s needs a value", argv[optind - 1]);
+			return -1;
+		case '?':
+			log_error("command line: unknown option '%s' (see --help)",
+				  argv[optind - 1]);
+			return -1;
+		default:
+			if (command_line->override_count == 64) {
+				log_error("command line: too many options");
+				return -1;
+			}
+			command_line->override_names[command_line->override_count] =
+				descriptions[choice].name;
+			command_line->override_values[command_line->override_count++] =
+				optarg;
+			break;
+		}
+	}
+	if (optind < argc) {
+		log_error("command line: unexpected argument '%s' (see --help)",
+			  argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_value(const struct wsetd_options *options,
+			const struct option_description *description, FILE *out)
+{
+	const char *field = (const char *)options + description->offset;
+
+	switch (description->kind) {
+	case KIND_PATH:
+		fputs(field, out);
+		break;
+	case KIND_UNSIGNED:
+		fprintf(out, "%u", *(const unsigned int *)field);
+		break;
+	case KIND_BYTES:
+		fprintf(out, "%llu", (unsigned long long)*(const uint64_t *)field);
+		break;
+	case KIND_BOOLEAN:
+		fputs(*(const bool *)field ? "yes" : "no", out);
+		break;
+	case KIND_MODE:
+		fprintf(out, "0%03o", *(const unsigned int *)field);
+		break;
+	case KIND_MECHANISM:
+		fputs(options->mechanism == WSET_MECHANISM_AUTO ?
+			      "auto" : wset_mechanism_name(options->mechanism), out);
+		break;
+	case KIND_UIDS:
+		if (!options->allowed_uid_count)
+			fputs("none", out);
+		for (unsigned int i = 0; i < options->allowed_uid_count; i++)
+			fprintf(out, "%s%u", i ? "," : "",
+				(unsigned int)options->allowed_uids[i]);
+		break;
+	case KIND_LOG_LEVEL:
+		fputs(log_level_name(options->log_level), out);
+		break;
+	}
+}
+
+void options_print(const struct wsetd_options *options, FILE *out)
+{
+	for (size_t i = 0; i < DESCRIPTION_COUNT; i++) {
+		fprintf(out, "%s = ", descriptions[i].name);
+		print_value(options, &descriptions[i], out);
+		fputc('\n', out);
+	}
+}
+
+void options_print_help(FILE *out)
+{
+	fprintf(out,
+		"usage: wsetd [OPTION]...\n"
+		"Track the working set of VMMs' guest memory and evict cold pages.\n"
+		"\n"
+		"  -c, --config FILE     configuration file (default %s)\n"
+		"      --check-config    validate the configuration, print it, exit\n"
+		"  -h, --help            this text\n"
+		"  -V, --version         print the version\n"
+		"\n"
+		"Every configuration option can be given on the command line as\n"
+		"--NAME VALUE (underscores as dashes); it overrides the file:\n",
+		WSETD_DEFAULT_CONFIG);
+	for (size_t i = 0; i < DESCRIPTION_COUNT; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s", descriptions[i].name);
+		for (char *c = name; *c; c++)
+			if (*c == '_')
+				*c = '-';
+		fprintf(out, "  --%-22s %s (default %s)\n", name,
+			descriptions[i].help, descriptions[i].default_value);
+	}
+	fprintf(out, "\nSee wsetd(8) for the handshake, signals and exit codes.\n");
+}
+
+void options_policy(const struct wsetd_options *options,
+		    struct wset_policy *policy)
+{
+	struct wset_policy initial = WSET_POLICY_INIT;
+
+	*policy = initial;
+	policy->enabled = options->evict;
+	policy->min_idle_age = options->min_idle_age;
+	policy->resident_target = options->resident_target;
+	policy->max_evict_rate = options->max_evict_rate;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* Counters of the VMMs as JSON (wsetctl status) and Prometheus text. */
+#ifndef WSETD_REPORT_H
+#define WSETD_REPORT_H
+
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "daemon.h"
+
+/* The status of one VMM: identity, counters, latency percentiles, policy. */
+json_object *report_session(struct session *session);
+
+/* {"daemon": {...}, "vmms": [...]} */
+json_object *report_status(struct daemon *daemon);
+
+/* Prometheus text exposition format, version 0.0.4. */
+void report_prometheus(struct daemon *daemon, FILE *out);
+
+/* One log line per VMM (SIGUSR1). */
+void report_log(struct daemon *daemon);
+
+/* The upper bound in microseconds of the bucket holding the given fraction
+ * of faults, or 0 when there were none. */
+uint64_t report_latency_percentile(const uint64_t *buckets, double fraction);
+
+#endif

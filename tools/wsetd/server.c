@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: MIT
+/* The event loop: sockets, signals, timer and VMMs in one epoll set. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "daemon.h"
+#include "exit_codes.h"
+#include "log.h"
+#include "report.h"
+
+/* How often the timer checks handshake deadlines and samples history. */
+#define TIMER_PERIOD_MS 100
+
+static uint64_t clock_ms(clockid_t clock)
+{
+	struct timespec now;
+
+	clock_gettime(clock, &now);
+	return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+uint64_t clock_monotonic_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+uint64_t clock_wall_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}
+
+struct session *daemon_find_session(struct daemon *daemon, unsigned int id)
+{
+	for (struct session *session = daemon->sessions; session; session = session->next)
+		if (session->id == id)
+			return session;
+	return NULL;
+}
+
+bool daemon_uid_allowed(const struct daemon *daemon, uid_t uid)
+{
+	if (uid == geteuid() || uid == 0)
+		return true;
+	for (unsigned int i = 0; i < daemon->options.allowed_uid_count; i++)
+		if (daemon->options.allowed_uids[i] == uid)
+			return true;
+	return false;
+}
+
+static int watch_fd(struct daemon *daemon, int fd, struct watch *watch)
+{
+	struct epoll_event event = { .events = EPOLLIN, .data.ptr = watch };
+
+	return epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, fd, &event);
+}
+
+/* Bind a listening socket; a stale socket file from an earlier run (nobody
+ * accepting on it) is replaced, a live one is an error. */
+static int listen_on(const char *path, unsigned int mode)
+{
+	struct sockaddr_un address = { .sun_family = AF_UNIX };
+	struct stat status;
+	int fd;
+
+	snprintf(address.sun_path, sizeof(address.sun_path), "%s", path);
+	if (lstat(path, &status) == 0) {
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool live;
+
+		if (!S_ISSOCK(status.st_mode)) {
+			log_error("%s: exists and is not a socket", path);
+			close(probe);
+			return -1;
+		}
+		live = connect(probe, (struct sockaddr *)&address, sizeof(address)) == 0;
+		close(probe);
+		if (live) {
+			log_error("%s: another wsetd is listening there", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_error("socket: %s", strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&address, sizeof(address)) ||
+	    chmod(path, mode) || listen(fd, 64)) {
+		log_error("%s: cannot listen: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int setup(struct daemon *daemon)
+{
+	struct itimerspec period = {
+		.it_interval = { 0, TIMER_PERIOD_MS * 1000000 },
+		.it_value = { 0, TIMER_PERIOD_MS * 1000000 },
+	};
+	sigset_t signals;
+
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
+	sigaddset(&signals, SIGUSR1);
+	/* Blocked in every thread: libwset's threads start after this. */
+	if (sigprocmask(SIG_BLOCK, &signals, NULL))
+		return WSETD_EXIT_FAILURE;
+	signal(SIGPIPE, SIG_IGN);
+	daemon->signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	daemon->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	daemon->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (daemon->signal_fd < 0 || daemon->timer_fd < 0 || daemon->epoll_fd < 0 ||
+	    timerfd_settime(daemon->timer_fd, 0, &period, NULL)) {
+		log_error("setup: %s", strerror(errno));
+		return WSETD_EXIT_FAILURE;
+	}
+	daemon->vmm_listen_fd = listen_on(daemon->options.socket,
+					  daemon->options.socket_mode);
+	if (daemon->vmm_listen_fd < 0)
+		return WSETD_EXIT_SOCKET;
+	daemon->control_listen_fd = listen_on(daemon->options.control_socket,
+					      daemon->options.socket_mode);
+	if (daemon->control_listen_fd < 0)
+		return WSETD_EXIT_SOCKET;
+	daemon->signal_watch = (struct watch){ WATCH_SIGNAL, NULL };
+	daemon->timer_watch = (struct watch){ WATCH_TIMER, NULL };
+	daemon->vmm_watch = (struct watch){ WATCH_VMM_LISTENER, NULL };
+	daemon->control_watch = (struct watch){ WATCH_CONTROL_LISTENER, NULL };
+	if (watch_fd(daemon, daemon->signal_fd, &daemon->signal_watch) ||
+	    watch_fd(daemon, daemon->timer_fd, &daemon->timer_watch) ||
+	    watch_fd(daemon, daemon->vmm_listen_fd, &daemon->vmm_watch) ||
+	    watch_fd(daemon, daemon->control_listen_fd, &daemon->control_watch)) {
+		log_error("epoll: %s", strerror(errno));
+		return WSETD_EXIT_FAILURE;
+	}
+	daemon->started_ms = clock_wall_ms();
+	return WSETD_EXIT_OK;
+}
+
+static void pending_remove(struct daemon *daemon, struct pending *pending)
+{
+	for (struct pending **link = &daemon->pending; *link; link = &(*link)->next) {
+		if (*link == pending) {
+			*link = pending->next;
+			break;
+		}
+	}
+	connection_free(pending->connection); /* closing drops it from epoll */
+	free(pending);
+}
+
+/* Answer a VMM with one JSON line. */
+static void reply(int fd, bool ok, unsigned int id, const char *mechanism,
+		  const char *error)
+{
+	json_object *answer = json_object_new_object();
+	const char *text;
+
+	json_object_object_add(answer, "ok", json_object_new_boolean(ok));
+	if (ok) {
+		json_object_object_add(answer, "vmm", json_object_new_int((int)id));
+		json_object_object_add(answer, "mechanism",
+				       json_object_new_string(mechanism));
+	} else {
+		json_object_object_add(answer, "error", json_object_new_string(error));
+	}
+	text = json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN);
+	connection_send(fd, text, strlen(text));
+	connection_send(fd, "\n", 1);
+	json_object_put(answer);
+}
+
+static void reject(struct daemon *daemon, struct connection *connection,
+		   const char *why)
+{
+	daemon->vmms_rejected++;
+	log_warning("vmm from pid %d uid %u refused: %s", (int)connection->peer.pid,
+		    (unsigned int)connection->peer.uid, why);
+	reply(connection->fd, false, 0, NULL, why);
+}
+
+static void accept_connection(struct daemon *daemon, int listen_fd,
+			      enum connection_kind kind)
+{
+	struct pending *pending;
+	struct epoll_event event = { .events = EPOLLIN | EPOLLRDHUP };
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	pending = calloc(1, sizeof(*pending));
+	if (pending)
+		pending->connection = connection_new(kind, fd,
+			clock_monotonic_ms() + daemon->options.handshake_timeout_ms);
+	if (!pending || !pending->connection) {
+		log_error("out of memory accepting a connection");
+		free(pending);
+		close(fd);
+		return;
+	}
+	if (kind == CONNECTION_VMM) {
+		char why[128] = "";
+
+		if (!daemon_uid_allowed(daemon, pending->connection->peer.uid))
+			snprintf(why, sizeof(why), "uid %u is not allowed",
+				 (unsigned int)pending->connection->peer.uid);
+		else if (daemon->session_count >= daemon->options.max_vmms)
+			snprintf(why, sizeof(why), "already serving max_vmms = %u VMMs",
+				 daemon->options.max_vmms);
+		if (why[0]) {
+			reject(daemon, pending->connection, why);
+			connection_free(pending->connection);
+			free(pending);
+			return;
+		}
+	}
+	pending->watch = (struct watch){ WATCH_CONNECTION, pending };
+	pending->next = daemon->pending;
+	daemon->pending = pending;
+	event.data.ptr = &pending->watch;
+	if (epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, fd, &event))
+		pending_remove(daemon, pending);
+}
+
+static void start_session(struct daemon *daemon, struct connection *connection)
+{
+	struct handshake handshake;
+	struct session *session;
+	struct epoll_event event = { .events = EPOLLIN | EPOLLRDHUP };
+	char error[256];
+
+	memcpy(handshake.fds, connection->fds, sizeof(handshake.fds));
+	handshake.fd_count = connection->fd_count;
+	connection->fd_count = 0; /* the handshake owns the fds now */
+	if (handshake_parse(connection->document, &handshake, error, sizeof(error)) ||
+	    session_start(&daemon->options, &handshake, &connection->peer,
+			  daemon->next_id, connection->fd, &session, error,
+			  sizeof(error)) < 0) {
+		handshake_close_fds(&handshake);
+		reject(daemon, connection, error);
+		return;
+	}
+	connection->fd = -1; /* the session keeps the connection */
+	daemon->next_id++;
+	daemon->vmms_accepted++;
+	session->started_ms = clock_wall_ms();
+	session->next = daemon->sessions;
+	daemon->sessions = session;
+	daemon->session_count++;
+	event.data.ptr = &session->socket_watch;
+	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, session->socket_fd, &event);
+	event.events = EPOLLIN;
+	event.data.ptr = &session->process_watch;
+	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, session->pid_fd, &event);
+	session_sample(session, session->started_ms);
+	log_notice("vmm %u %s: pid %d uid %u, %d regions, mechanism %s",
+		   session->id, session->name, (int)session->pid,
+		   (unsigned int)session->uid, session->region_count,
+		   wset_mechanism_name(wset_mechanism(session->wset)));
+	reply(session->socket_fd, true, session->id,
+	      wset_mechanism_name(wset_mechanism(session->wset)), NULL);
+}
+
+static void pending_ready(struct daemon *daemon, struct pending *pending)
+{
+	struct connection *connection = pending->connection;
+	char error[256];
+	int status = connection_receive(connection, error, sizeof(error));
+
+	if (status == 0)
+		return;
+	if (status < 0) {
+		if (connection->kind == CONNECTION_VMM)
+			reject(daemon, connection, error);
+		else
+			log_info("control request from pid %d dropped: %s",
+				 (int)connection->peer.pid, error);
+	} else if (connection->kind == CONNECTION_VMM) {
+		start_session(daemon, connection);
+	} else {
+		control_answer(daemon, connection);
+	}
+	pending_remove(daemon, pending);
+}
+
+static int end_session(struct daemon *daemon, struct session *session,
+		       const char *why)
+{
+	unsigned int id = session->id;
+	char name[64];
+	int ret;
+
+	for (struct session **link = &daemon->sessions; *link; link = &(*link)->next) {
+		if (*link == session) {
+			*link = session->next;
+			break;
+		}
+	}
+	daemon->session_count--;
+	snprintf(name, sizeof(name), "%s", session->name);
+	/* Closing the fds below also removes them from the epoll set. */
+	ret = session_stop(session);
+	if (ret < 0)
+		log_warning("vmm %u %s: %s; could not restore every page: %s",
+			    id, name, why, strerror(-ret));
+	else
+		log_notice("vmm %u %s: %s; released", id, name, why);
+	return ret;
+}
+
+static void session_socket_ready(struct daemon *daemon, struct session *session)
+{
+	char buffer[256];
+	ssize_t received = recv(session->socket_fd, buffer, sizeof(buffer),
+				MSG_DONTWAIT);
+
+	/* After the handshake a VMM sends nothing: data is ignored, end of
+	 * file or an error means it went away. */
+	if (received > 0 || (received < 0 && errno == EAGAIN))
+		return;
+	end_session(daemon, session, "connection closed");
+}
+
+static void timer_expired(struct daemon *daemon)
+{
+	uint64_t expirations, now = clock_monotonic_ms();
+	struct pending *pending = daemon->pending, *next;
+
+	if (read(daemon->timer_fd, &expirations, sizeof(expirations)) < 0)
+		return;
+	for (; pending; pending = next) {
+		next = pending->next;
+		if (now < pending->connection->deadline_ms)
+			continue;
+		if (pending->connection->kind == CONNECTION_VMM)
+			reject(daemon, pending->connection,
+			       "handshake not complete within handshake_timeout_ms");
+		pending_remove(daemon, pending);
+	}
+	if (now >= daemon->next_sample_ms) {
+		uint64_t wall = clock_wall_ms();
+
+		for (struct session *session = daemon->sessions; session;
+		     session = session->next)
+			session_sample(session, wall);
+		daemon->next_sample_ms = now + daemon->options.interval_ms;
+	}
+}
+
+static void reload(struct daemon *daemon)
+{
+	struct wsetd_options fresh;
+	struct wset_policy policy;
+
+	log_notice("reloading the configuration");
+	if (options_load(&daemon->command_line, &fresh)) {
+		log_error("reload: configuration invalid, keeping the old one");
+		return;
+	}
+	if (strcmp(fresh.socket, daemon->options.socket) ||
+	    strcmp(fresh.control_socket, daemon->options.control_socket))
+		log_warning("reload: socket paths change only at restart");
+	strcpy(fresh.socket, daemon->options.socket);
+	strcpy(fresh.control_socket, daemon->options.control_socket);
+	daemon->options = fresh;
+	log_set_level(fresh.log_level);
+	options_policy(&fresh, &policy);
+	for (struct session *session = daemon->sessions; session; session = session->next)
+		wset_set_policy(session->wset, &policy);
+	daemon->reloads++;
+}
+
+/* Returns true when the loop must stop. */
+static bool signal_received(struct daemon *daemon)
+{
+	struct signalfd_siginfo info;
+
+	while (read(daemon->signal_fd, &info, sizeof(info)) == sizeof(info)) {
+		switch (info.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_notice("%s from pid %u: returning every page, then exiting",
+				   strsignal((int)info.ssi_signo), info.ssi_pid);
+			return true;
+		case SIGHUP:
+			reload(daemon);
+			break;
+		case SIGUSR1:
+			report_log(daemon);
+			break;
+		}
+	}
+	return false;
+}
+
+static int shut_down(struct daemon *daemon)
+{
+	int status = WSETD_EXIT_OK;
+
+	while (daemon->pending)
+		pending_remove(daemon, daemon->pending);
+	while (daemon->sessions)
+		if (end_session(daemon, daemon->sessions, "wsetd stopping") < 0)
+			status = WSETD_EXIT_RESTORE_FAILED;
+	unlink(daemon->options.socket);
+	unlink(daemon->options.control_socket);
+	return status;
+}
+
+int daemon_run(struct daemon *daemon)
+{
+	int status = setup(daemon);
+
+	if (status != WSETD_EXIT_OK)
+		return status;
+	log_notice("listening on %s (VMMs) and %s (control), library %s",
+		   daemon->options.socket, daemon->options.control_socket,
+		   wset_version());
+	for (;;) {
+		/* One event at a time: a handler may free the owner of
+		 * another ready fd; level triggering reports it again. */
+		struct epoll_event events[1];
+		int count = epoll_wait(daemon->epoll_fd, events, 1, -1);
+
+		if (count < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("epoll_wait: %s", strerror(errno));
+			shut_down(daemon);
+			return WSETD_EXIT_FAILURE;
+		}
+		for (int i = 0; i < count; i++) {
+			struct watch *watch = events[i].data.ptr;
+
+			switch (watch->kind) {
+			case WATCH_SIGNAL:
+				if (signal_received(daemon))
+					return shut_down(daemon);
+				break;
+			case WATCH_TIMER:
+				timer_expired(daemon);
+				break;
+			case WATCH_VMM_LISTENER:
+				accept_connection(daemon, daemon->vmm_listen_fd,
+						  CONNECTION_VMM);
+				break;
+			case WATCH_CONTROL_LISTENER:
+				accept_connection(daemon, daemon->control_listen_fd,
+						  CONNECTION_CONTROL);
+				break;
+			case WATCH_CONNECTION:
+				pending_ready(daemon, watch->owner);
+				break;
+			case WATCH_SESSION_SOCKET:
+				session_socket_ready(daemon, watch->owner);
+				break;
+			case WATCH_SESSION_PROCESS:
+				end_session(daemon, watch->owner, "process exited");
+				break;
+			}
+		}
+	}
+}

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "session.h"
+
+static int pidfd_open_process(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void session_free(struct session *session)
+{
+	if (session->pid_fd >= 0)
+		close(session->pid_fd);
+	if (session->socket_fd >= 0)
+		close(session->socket_fd);
+	history_free(&session->history);
+	free(session);
+}
+
+static int add_regions(struct session *session, struct handshake *handshake,
+		       char *error, size_t error_size)
+{
+	for (int i = 0; i < handshake->region_count; i++) {
+		const struct handshake_region *region = &handshake->regions[i];
+		int ret;
+
+		if (region->memfd_index < 0)
+			ret = wset_add_anon(session->wset,
+					    region->base_host_virt_addr,
+					    region->size);
+		else
+			ret = wset_add_file(session->wset,
+					    region->base_host_virt_addr,
+					    region->size,
+					    handshake->fds[region->memfd_index],
+					    region->offset);
+		if (ret < 0) {
+			snprintf(error, error_size, "region %d: %s", i,
+				 strerror(-ret));
+			return ret;
+		}
+		session->region_count++;
+	}
+	return 0;
+}
+
+int session_start(const struct wsetd_options *options,
+		  struct handshake *handshake, const struct ucred *peer,
+		  unsigned int id, int socket_fd, struct session **out,
+		  char *error, size_t error_size)
+{
+	struct wset_config config = WSET_CONFIG_INIT;
+	struct wset_adopt adopt = WSET_ADOPT_INIT;
+	struct session *session = calloc(1, sizeof(*session));
+	int ret;
+
+	if (!session || history_init(&session->history, options->history_samples)) {
+		free(session);
+		snprintf(error, error_size, "out of memory");
+		return -ENOMEM;
+	}
+	session->id = id;
+	session->pid = peer->pid;
+	session->uid = peer->uid;
+	session->socket_fd = -1;
+	session->socket_watch = (struct watch){ WATCH_SESSION_SOCKET, session };
+	session->process_watch = (struct watch){ WATCH_SESSION_PROCESS, session };
+	if (handshake->name[0])
+		snprintf(session->name, sizeof(session->name), "%s", handshake->name);
+	else
+		snprintf(session->name, sizeof(session->name), "pid%d", (int)peer->pid);
+	/* Opened before adopting: the pid cannot be reused while we hold it. */
+	session->pid_fd = pidfd_open_process(peer->pid);
+	if (session->pid_fd < 0) {
+		ret = -errno;
+		snprintf(error, error_size, "pidfd_open(%d): %s", (int)peer->pid,
+			 strerror(errno));
+		session_free(session);
+		return ret;
+	}
+
+	config.mechanism = options->mechanism;
+	config.interval_ms = options->interval_ms;
+	config.wss_age = options->wss_age;
+	config.fault_threads = options->fault_threads;
+	config.prefetch_pages = options->prefetch_pages;
+	config.store_dir = options->store_dir;
+	options_policy(options, &config.policy);
+	adopt.uffd = handshake->fds[0];
+	adopt.pid = peer->pid;
+	ret = wset_adopt(&config, &adopt, &session->wset);
+	if (ret < 0) {
+		snprintf(error, error_size, "cannot adopt the userfaultfd: %s",
+			 strerror(-ret));
+		session_free(session);
+		return ret;
+	}
+	handshake->fds[0] = -1; /* the wset owns it now */
+
+	ret = add_regions(session, handshake, error, error_size);
+	if (ret == 0) {
+		ret = wset_start(session->wset);
+		if (ret < 0)
+			snprintf(error, error_size, "cannot start tracking: %s",
+				 strerror(-ret));
+	}
+	if (ret < 0) {
+		wset_destroy(session->wset);
+		session_free(session);
+		return ret;
+	}
+	/* Memfds were duplicated by the library: ours are no longer needed. */
+	handshake_close_fds(handshake);
+	session->socket_fd = socket_fd;
+	*out = session;
+	return 0;
+}
+
+int session_stop(struct session *session)
+{
+	int ret = wset_destroy(session->wset);
+
+	session_free(session);
+	return ret;
+}
+
+void session_sample(struct session *session, uint64_t now_ms)
+{
+	struct wset_counters counters;
+	struct history_sample sample;
+
+	if (wset_counters(session->wset, &counters) < 0)
+		return;
+	sample.time_ms = now_ms;
+	sample.wss_bytes = counters.wss_bytes;
+	sample.resident_bytes = counters.resident_bytes;
+	sample.cold_bytes = counters.cold_bytes;
+	sample.evicted_bytes = counters.evicted_bytes;
+	sample.refaults = counters.refaults;
+	history_add(&session->history, &sample);
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One VMM served by wsetd: the libwset handle running on its adopted
+ * userfaultfd, the connection it handed it over on (its closing means the
+ * VMM is gone), a pidfd of the VMM process, and its history.
+ */
+#ifndef WSETD_SESSION_H
+#define WSETD_SESSION_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "handshake.h"
+#include "history.h"
+#include "options.h"
+#include "wset.h"
+
+/* What an epoll event belongs to; embedded in its owner. */
+enum watch_kind {
+	WATCH_SIGNAL,
+	WATCH_TIMER,
+	WATCH_VMM_LISTENER,
+	WATCH_CONTROL_LISTENER,
+	WATCH_CONNECTION,
+	WATCH_SESSION_SOCKET,
+	WATCH_SESSION_PROCESS,
+};
+
+struct watch {
+	enum watch_kind kind;
+	void *owner;
+};
+
+struct session {
+	unsigned int id;
+	char name[64];
+	pid_t pid;
+	uid_t uid;
+	int socket_fd; /* the VMM's connection, kept open while it runs */
+	int pid_fd;    /* readable when the VMM process exits */
+	struct wset *wset;
+	int region_count;
+	uint64_t started_ms; /* wall clock */
+	struct history history;
+	struct watch socket_watch;
+	struct watch process_watch;
+	struct session *next;
+};
+
+/*
+ * Adopt the handshake's userfaultfd, add its regions and start tracking.
+ * The fds handed over are set to -1 in handshake.  Returns 0, or a
+ * negative errno value with a message in error.
+ */
+int session_start(const struct wsetd_options *options,
+		  struct handshake *handshake, const struct ucred *peer,
+		  unsigned int id, int socket_fd, struct session **out,
+		  char *error, size_t error_size);
+
+/* Stop tracking, bring every evicted page back, release everything.
+ * Returns wset_destroy()'s result. */
+int session_stop(struct session *session);
+
+/* Record a history sample now. */
+void session_sample(struct session *session, uint64_t now_ms);
+
+#endif
