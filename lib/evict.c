@@ -97,7 +97,9 @@ static void isolate_anon(struct wset *ws, struct step *step)
 		if (ret == 0)
 			continue;
 		pthread_mutex_lock(&ws->lock);
-		if (ret == -ENOENT) {
+		if (ret == -EAGAIN) {
+			/* The mm is changing: try this page another time. */
+		} else if (ret == -ENOENT) {
 			region->state[page] &= (uint8_t)~PAGE_PRESENT;
 		} else {
 			/* KSM, shared after fork, pinned: stays resident. */
@@ -193,10 +195,16 @@ static void drop_and_give_back(struct wset *ws, struct step *step)
 		/* Abandoned anonymous page: back where it was (this wakes any
 		 * waiter).  Should the move fail, copy it instead: the staging
 		 * page is the only copy. */
-		if (__wset_uffd_move(ws->uffd, addr, (uintptr_t)staging_slot(ws, i),
-				     region->page_size) < 0) {
-			__wset_uffd_copy(ws->uffd, addr, staging_slot(ws, i),
-					 region->page_size, true);
+		int ret;
+
+		while ((ret = __wset_uffd_move(ws->uffd, addr,
+					       (uintptr_t)staging_slot(ws, i),
+					       region->page_size)) == -EAGAIN)
+			__wset_mm_wait();
+		if (ret < 0) {
+			while (__wset_uffd_copy(ws->uffd, addr, staging_slot(ws, i),
+						region->page_size, true) == -EAGAIN)
+				__wset_mm_wait();
 			madvise(staging_slot(ws, i), region->page_size,
 				MADV_DONTNEED);
 		}

@@ -13,6 +13,7 @@
 /* A MISSING fault whose store read failed, retried until it succeeds. */
 struct retry {
 	uint64_t addr;
+	uint64_t flags;
 	uint64_t started_ns;
 	struct retry *next;
 };
@@ -52,7 +53,7 @@ static int handle_missing(struct wset *ws, struct wset_region *region,
 		return __wset_uffd_wake(ws->uffd, addr, region->page_size);
 	if (ret == -ESRCH)
 		return ret;
-	return -EAGAIN;
+	return -EAGAIN; /* store error or mm changing: retry later */
 }
 
 /* RWP (sync mode) or MINOR (wp, zapped batch) protection faults. */
@@ -91,6 +92,8 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 		ret = handle_protection(ws, region, page, state);
 	else
 		ret = handle_missing(ws, region, page, state);
+	if (ret == -EAGAIN || ret == -EBUSY)
+		return -EAGAIN;
 	if (ret == 0)
 		record_latency(ws, started_ns);
 	return ret;
@@ -162,7 +165,7 @@ static void handle_remap(struct wset *ws, uint64_t from, uint64_t to,
 }
 
 static int handle_message(struct wset *ws, const struct uffd_msg *msg,
-			  uint64_t started_ns, uint64_t *retry_addr)
+			  uint64_t started_ns)
 {
 	int ret = 0;
 
@@ -172,8 +175,6 @@ static int handle_message(struct wset *ws, const struct uffd_msg *msg,
 
 		ret = handle_fault(ws, address, msg->arg.pagefault.flags,
 				   started_ns);
-		if (ret == -EAGAIN)
-			*retry_addr = address;
 		break;
 	}
 	case UFFD_EVENT_REMOVE:
@@ -192,13 +193,15 @@ static int handle_message(struct wset *ws, const struct uffd_msg *msg,
 	return ret;
 }
 
-static void queue_retry(struct retry **list, uint64_t addr, uint64_t started_ns)
+static void queue_retry(struct retry **list, const struct uffd_msg *msg,
+			uint64_t started_ns)
 {
 	struct retry *retry = malloc(sizeof(*retry));
 
 	if (!retry)
 		return; /* the thread stays blocked; the next fault re-queues */
-	retry->addr = addr;
+	retry->addr = msg->arg.pagefault.address;
+	retry->flags = msg->arg.pagefault.flags;
 	retry->started_ns = started_ns;
 	retry->next = *list;
 	*list = retry;
@@ -211,7 +214,8 @@ static void run_retries(struct wset *ws, struct retry **list)
 	while (*link) {
 		struct retry *retry = *link;
 
-		if (handle_fault(ws, retry->addr, 0, retry->started_ns) == -EAGAIN) {
+		if (handle_fault(ws, retry->addr, retry->flags,
+				 retry->started_ns) == -EAGAIN) {
 			link = &retry->next;
 			continue;
 		}
@@ -243,12 +247,9 @@ static void *fault_thread(void *arg)
 			ssize_t got = read(ws->uffd, msgs, sizeof(msgs));
 			uint64_t now = __wset_now_ns();
 
-			for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof(msgs[0]); i++) {
-				uint64_t retry_addr = 0;
-
-				if (handle_message(ws, &msgs[i], now, &retry_addr) == -EAGAIN)
-					queue_retry(&retries, retry_addr, now);
-			}
+			for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof(msgs[0]); i++)
+				if (handle_message(ws, &msgs[i], now) == -EAGAIN)
+					queue_retry(&retries, &msgs[i], now);
 		}
 		if (retries)
 			run_retries(ws, &retries);

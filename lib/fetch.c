@@ -1,30 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /* Fetch-back: evicted pages return with UFFDIO_COPY, others are zeroed. */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "internal.h"
 
-/* UFFDIO_COPY retried while the mm is changing (-EAGAIN). */
+/*
+ * UFFDIO_COPY; -EAGAIN means the mm is changing, e.g. a madvise() that
+ * waits for a handler thread to read its REMOVE event.  Handler threads
+ * must then go back to reading messages (retry = false); other callers
+ * wait for the change to pass.
+ */
 static int copy_in(struct wset *ws, uint64_t addr, const void *buf,
-		   uint64_t len, bool wake)
+		   uint64_t len, bool wake, bool retry)
 {
+	const struct timespec pause = { .tv_nsec = 100000 };
 	int ret;
 
-	do {
+	for (;;) {
 		ret = __wset_uffd_copy(ws->uffd, addr, buf, len, wake);
-		if (ret == -EAGAIN)
-			sched_yield();
-	} while (ret == -EAGAIN);
-	return ret;
+		if (ret != -EAGAIN || !retry)
+			return ret;
+		nanosleep(&pause, NULL);
+	}
 }
 
 /*
  * Bring an evicted page back.  0: done; -EBUSY: another step owns it (it
  * wakes waiters when done); -ENOENT: not evicted; otherwise the store or
- * copy error, and the page stays evicted.
+ * copy error (-EAGAIN: try again later), and the page stays evicted.
  */
 int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 		 enum wset_fetch_reason reason)
@@ -60,7 +65,8 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	}
 	/* Publish the new state before the faulting thread runs again, so
 	 * that what it reads next (counters, ages) already says so. */
-	ret = copy_in(ws, addr, buf, region->page_size, false);
+	ret = copy_in(ws, addr, buf, region->page_size, false,
+		      reason == FETCH_RESTORE);
 	if (ret < 0)
 		goto out_unbusy;
 	free(buf);
@@ -86,20 +92,23 @@ out_unbusy:
 	return ret;
 }
 
-/* A page never stored: zeroes (hugetlbfs has no UFFDIO_ZEROPAGE). */
+/* A page never stored: zeroes (hugetlbfs has no UFFDIO_ZEROPAGE).  Runs
+ * in handler threads: -EAGAIN is for the caller to retry later. */
 int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 		     uint64_t addr)
 {
 	int ret;
 
 	if (region->hugetlb)
-		ret = copy_in(ws, addr, ws->zero_page, region->page_size, true);
+		ret = copy_in(ws, addr, ws->zero_page, region->page_size, true,
+			      false);
 	else
 		ret = __wset_uffd_zeropage(ws->uffd, addr, region->page_size);
 	/* UFFDIO_ZEROPAGE refuses a PTE holding a uffd-wp marker (wp on
 	 * anonymous memory with WP_UNPOPULATED); UFFDIO_COPY takes it. */
 	if (ret == -EEXIST && !region->hugetlb)
-		ret = copy_in(ws, addr, ws->zero_page, region->page_size, true);
+		ret = copy_in(ws, addr, ws->zero_page, region->page_size, true,
+			      false);
 	if (ret == -EEXIST)
 		ret = __wset_uffd_wake(ws->uffd, addr, region->page_size);
 	else if (ret == 0)

@@ -162,6 +162,7 @@ int __wset_select(const struct wset_config *config,
 		  const struct wset_mechanism_ops **ops);
 
 /* uffd.c: thin wrappers returning -errno. */
+void __wset_mm_wait(void);
 int __wset_uffd_open(void);
 int __wset_uffd_api(int uffd, uint64_t features, uint64_t *ioctls);
 int __wset_uffd_register(int uffd, uint64_t addr, uint64_t len, uint64_t mode,

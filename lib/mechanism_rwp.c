@@ -6,7 +6,6 @@
  * accesses to the batch block until the step is done.
  */
 #include <errno.h>
-#include <sched.h>
 
 #include "internal.h"
 
@@ -31,17 +30,16 @@ static bool rwp_can_evict_file(const struct wset *ws)
 	return true;
 }
 
-/* -EAGAIN means the mm is changing (mremap, fork): try again. */
+/* -EAGAIN means the mm is changing (mremap, fork, a madvise waiting for
+ * its event to be read): wait for it to pass.  Not for handler threads. */
 static int rwp_protect(struct wset *ws, uint64_t start, uint64_t end,
 		       bool protect)
 {
 	int ret;
 
-	do {
-		ret = __wset_uffd_rwprotect(ws->uffd, start, end - start, protect);
-		if (ret == -EAGAIN)
-			sched_yield();
-	} while (ret == -EAGAIN);
+	while ((ret = __wset_uffd_rwprotect(ws->uffd, start, end - start,
+					   protect)) == -EAGAIN)
+		__wset_mm_wait();
 	return ret;
 }
 
@@ -96,10 +94,12 @@ static int rwp_release_file(struct wset *ws, struct wset_region *region,
 	return 0;
 }
 
+/* Handler threads: -EAGAIN goes back to the caller, who retries after
+ * reading pending events. */
 static int rwp_resolve_protection(struct wset *ws, struct wset_region *region,
 				  uint64_t addr)
 {
-	return rwp_protect(ws, addr, addr + region->page_size, false);
+	return __wset_uffd_rwprotect(ws->uffd, addr, region->page_size, false);
 }
 
 const struct wset_mechanism_ops __wset_rwp_ops = {

@@ -41,8 +41,13 @@ static uint64_t wp_register_mode(const struct wset *ws,
 static int wp_arm(struct wset *ws, struct wset_region *region, uint64_t start,
 		  uint64_t end)
 {
+	int ret;
+
 	(void)region;
-	return __wset_uffd_writeprotect(ws->uffd, start, end - start, true);
+	while ((ret = __wset_uffd_writeprotect(ws->uffd, start, end - start,
+					       true)) == -EAGAIN)
+		__wset_mm_wait();
+	return ret;
 }
 
 static int wp_scan_touched(struct wset *ws, struct wset_region *region,
@@ -93,10 +98,16 @@ static int wp_continue(struct wset *ws, struct wset_region *region,
 	return ret;
 }
 
+/* Called by the engine, not a handler thread: wait out mm changes. */
 static int wp_release_file(struct wset *ws, struct wset_region *region,
 			   uint64_t page)
 {
-	return wp_continue(ws, region, __wset_page_addr(region, page));
+	int ret;
+
+	while ((ret = wp_continue(ws, region, __wset_page_addr(region, page))) ==
+	       -EAGAIN)
+		__wset_mm_wait();
+	return ret;
 }
 
 const struct wset_mechanism_ops __wset_wp_ops = {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -12,6 +13,14 @@
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
+
+/* A short pause while the target mm is changing (-EAGAIN). */
+void __wset_mm_wait(void)
+{
+	const struct timespec pause = { .tv_nsec = 100000 };
+
+	nanosleep(&pause, NULL);
+}
 
 static int uffd_ioctl(int uffd, unsigned long request, void *arg)
 {

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_test.h"
+
+static int tap_number, tap_failed;
+
+bool tap_ok(bool ok, const char *format, ...)
+{
+	va_list arguments;
+
+	printf("%s %d - ", ok ? "ok" : "not ok", ++tap_number);
+	va_start(arguments, format);
+	vprintf(format, arguments);
+	va_end(arguments);
+	printf("\n");
+	fflush(stdout);
+	if (!ok)
+		tap_failed++;
+	return ok;
+}
+
+void tap_diag(const char *format, ...)
+{
+	va_list arguments;
+
+	printf("# ");
+	va_start(arguments, format);
+	vprintf(format, arguments);
+	va_end(arguments);
+	printf("\n");
+	fflush(stdout);
+}
+
+int tap_done(void)
+{
+	printf("1..%d\n", tap_number);
+	if (tap_failed)
+		printf("# %d of %d failed\n", tap_failed, tap_number);
+	fflush(stdout);
+	return tap_failed ? EXIT_FAIL : EXIT_PASS;
+}
+
+void tap_skip_all(const char *format, ...)
+{
+	va_list arguments;
+
+	printf("1..%d # SKIP ", tap_number);
+	va_start(arguments, format);
+	vprintf(format, arguments);
+	va_end(arguments);
+	printf("\n");
+	fflush(stdout);
+	exit(tap_failed ? EXIT_FAIL : EXIT_SKIP);
+}
+
+const char *tool_path(const char *name)
+{
+	static char paths[4][PATH_MAX];
+	static int next;
+	char self[PATH_MAX];
+	ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+	char *path = paths[next++ % 4];
+
+	if (length < 0)
+		return name;
+	self[length] = '\0';
+	slash = strrchr(self, '/');
+	*slash = '\0';
+	snprintf(path, PATH_MAX, "%.3000s/%s", self, name);
+	return path;
+}
+
+void sleep_ms(int milliseconds)
+{
+	struct timespec pause = { milliseconds / 1000, (long)(milliseconds % 1000) * 1000000 };
+
+	nanosleep(&pause, NULL);
+}
+
+pid_t spawn_tool(const char *name, const char *const *arguments,
+		 const char *output_path)
+{
+	const char *argv[64];
+	int count = 0;
+	pid_t pid;
+
+	argv[count++] = tool_path(name);
+	for (int i = 0; arguments && arguments[i] && count < 63; i++)
+		argv[count++] = arguments[i];
+	argv[count] = NULL;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		if (output_path) {
+			int fd = open(output_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+			if (fd >= 0) {
+				dup2(fd, STDOUT_FILENO);
+				dup2(fd, STDERR_FILENO);
+				close(fd);
+			}
+		}
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+int wait_exit(pid_t pid, int timeout_ms)
+{
+	for (int waited = 0;; waited += 10) {
+		int status;
+		pid_t done = waitpid(pid, &status, WNOHANG);
+
+		if (done == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) :
+						   128 + WTERMSIG(status);
+		if (done < 0)
+			return -1;
+		if (waited >= timeout_ms) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		sleep_ms(10);
+	}
+}
+
+static bool control_answers(const struct agent *agent)
+{
+	struct sockaddr_un address = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	snprintf(address.sun_path, sizeof(address.sun_path), "%s", agent->control);
+	ok = connect(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
+	close(fd);
+	return ok;
+}
+
+int agent_start(struct agent *agent, const char *const *arguments)
+{
+	const char *argv[64];
+	int count = 0;
+
+	memset(agent, 0, sizeof(*agent));
+	snprintf(agent->directory, sizeof(agent->directory), "/tmp/wsetd-test.XXXXXX");
+	if (!mkdtemp(agent->directory))
+		return -1;
+	snprintf(agent->socket, sizeof(agent->socket), "%s/vmm.sock", agent->directory);
+	snprintf(agent->control, sizeof(agent->control), "%s/control.sock", agent->directory);
+	snprintf(agent->config, sizeof(agent->config), "%s/wsetd.conf", agent->directory);
+	snprintf(agent->log, sizeof(agent->log), "%s/wsetd.log", agent->directory);
+	argv[count++] = "--config";
+	argv[count++] = agent->config;
+	argv[count++] = "--socket";
+	argv[count++] = agent->socket;
+	argv[count++] = "--control-socket";
+	argv[count++] = agent->control;
+	argv[count++] = "--store-dir";
+	argv[count++] = agent->directory;
+	argv[count++] = "--log-level";
+	argv[count++] = "debug";
+	for (int i = 0; arguments && arguments[i] && count < 63; i++)
+		argv[count++] = arguments[i];
+	argv[count] = NULL;
+	/* An empty configuration file unless the test wrote one. */
+	if (access(agent->config, F_OK)) {
+		FILE *file = fopen(agent->config, "w");
+
+		if (file)
+			fclose(file);
+	}
+	agent->pid = spawn_tool("wsetd", argv, agent->log);
+	if (agent->pid < 0)
+		return -1;
+	for (int waited = 0; waited < 5000; waited += 20) {
+		int status;
+
+		if (waitpid(agent->pid, &status, WNOHANG) == agent->pid) {
+			agent->pid = 0;
+			agent_show_log(agent);
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 4)
+				tap_skip_all("wsetd: the kernel offers no usable "
+					     "userfaultfd mechanism (see log above)");
+			return -1;
+		}
+		if (control_answers(agent))
+			return 0;
+		sleep_ms(20);
+	}
+	return -1;
+}
+
+int agent_stop(struct agent *agent, int signal_number, int timeout_ms)
+{
+	int status;
+
+	if (agent->pid <= 0)
+		return -1;
+	if (signal_number)
+		kill(agent->pid, signal_number);
+	status = wait_exit(agent->pid, timeout_ms);
+	agent->pid = 0;
+	return status;
+}
+
+void agent_cleanup(struct agent *agent)
+{
+	char command[200];
+
+	if (agent->pid > 0)
+		agent_stop(agent, SIGKILL, 2000);
+	if (agent->directory[0] && strncmp(agent->directory, "/tmp/wsetd-test.", 16) == 0) {
+		snprintf(command, sizeof(command), "rm -rf '%s'", agent->directory);
+		if (system(command) != 0)
+			tap_diag("could not remove %s", agent->directory);
+	}
+}
+
+void agent_show_log(const struct agent *agent)
+{
+	FILE *file = fopen(agent->log, "r");
+	char line[1200];
+
+	if (!file)
+		return;
+	while (fgets(line, sizeof(line), file)) {
+		line[strcspn(line, "\n")] = '\0';
+		tap_diag("log: %s", line);
+	}
+	fclose(file);
+}
+
+bool agent_log_contains(const struct agent *agent, const char *text)
+{
+	FILE *file = fopen(agent->log, "r");
+	char line[1200];
+	bool found = false;
+
+	if (!file)
+		return false;
+	while (!found && fgets(line, sizeof(line), file))
+		found = strstr(line, text) != NULL;
+	fclose(file);
+	return found;
+}
+
+json_object *agent_request(const struct agent *agent, const char *request)
+{
+	struct sockaddr_un address = { .sun_family = AF_UNIX };
+	char answer[1 << 17];
+	size_t used = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(address.sun_path, sizeof(address.sun_path), "%s", agent->control);
+	if (connect(fd, (struct sockaddr *)&address, sizeof(address)) ||
+	    send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request)) {
+		close(fd);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t received = recv(fd, answer + used, sizeof(answer) - used - 1, 0);
+
+		if (received <= 0)
+			break;
+		used += (size_t)received;
+	}
+	close(fd);
+	answer[used] = '\0';
+	return json_tokener_parse(answer);
+}
+
+static json_object *find_vmm(json_object *status, unsigned int vmm)
+{
+	json_object *vmms, *id;
+
+	if (!json_object_object_get_ex(status, "vmms", &vmms))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(vmms); i++) {
+		json_object *entry = json_object_array_get_idx(vmms, i);
+
+		if (json_object_object_get_ex(entry, "id", &id) &&
+		    (unsigned int)json_object_get_int(id) == vmm)
+			return entry;
+	}
+	return NULL;
+}
+
+uint64_t agent_vmm_counter(const struct agent *agent, unsigned int vmm,
+			   const char *key)
+{
+	json_object *status = agent_request(agent, "{\"command\":\"status\"}");
+	json_object *entry = status ? find_vmm(status, vmm) : NULL, *value = NULL;
+	uint64_t result = UINT64_MAX;
+	char path[128], *part, *save;
+
+	/* key may name a nested member: "policy.min_idle_age". */
+	snprintf(path, sizeof(path), "%s", key);
+	value = entry;
+	for (part = strtok_r(path, ".", &save); part && value;
+	     part = strtok_r(NULL, ".", &save))
+		if (!json_object_object_get_ex(value, part, &value))
+			value = NULL;
+	if (value)
+		result = json_object_is_type(value, json_type_boolean) ?
+				 (uint64_t)json_object_get_boolean(value) :
+				 json_object_get_uint64(value);
+	json_object_put(status);
+	return result;
+}
+
+int agent_vmm_count(const struct agent *agent)
+{
+	json_object *status = agent_request(agent, "{\"command\":\"status\"}"), *vmms;
+	int count = -1;
+
+	if (status && json_object_object_get_ex(status, "vmms", &vmms))
+		count = (int)json_object_array_length(vmms);
+	json_object_put(status);
+	return count;
+}
+
+bool agent_wait_vmm_count(const struct agent *agent, int count, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		if (agent_vmm_count(agent) == count)
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+int process_fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *entry;
+	DIR *directory;
+	int count = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	directory = opendir(path);
+	if (!directory)
+		return -1;
+	while ((entry = readdir(directory)))
+		if (entry->d_name[0] != '.')
+			count++;
+	closedir(directory);
+	return count;
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for the wsetd tests: TAP output, a wsetd started in a scratch
+ * directory from the binaries next to the test, control requests, fd
+ * counting.  Exit codes: 0 pass, 1 fail, 4 skip (with a printed reason).
+ */
+#ifndef AGENT_TEST_H
+#define AGENT_TEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#define EXIT_PASS 0
+#define EXIT_FAIL 1
+#define EXIT_SKIP 4
+
+/* TAP: the plan is printed at the end by tap_done(). */
+bool tap_ok(bool ok, const char *format, ...) __attribute__((format(printf, 2, 3)));
+void tap_diag(const char *format, ...) __attribute__((format(printf, 1, 2)));
+/* Print the plan; exit status 0 or 1. */
+int tap_done(void);
+/* Print the reason and exit 4. */
+void tap_skip_all(const char *format, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* Path of a tool (wsetd, wsetctl, wset-demo-vmm) next to this test. */
+const char *tool_path(const char *name);
+
+struct agent {
+	pid_t pid;
+	char directory[64];
+	char socket[100];
+	char control[100];
+	char config[128];
+	char log[128];
+};
+
+/*
+ * Start wsetd in a fresh scratch directory with the given extra arguments
+ * (NULL-terminated), log in agent->log.  Waits until the control socket
+ * answers.  Skips the test (exit 4) when wsetd reports that the kernel has
+ * no usable mechanism; returns -1 on other failures.
+ */
+int agent_start(struct agent *agent, const char *const *arguments);
+
+/* Send signal (0: none) and wait up to timeout_ms for wsetd to exit.
+ * Returns its exit status, or -1 if it is still running (then killed). */
+int agent_stop(struct agent *agent, int signal_number, int timeout_ms);
+
+/* Remove the scratch directory. */
+void agent_cleanup(struct agent *agent);
+
+/* Print wsetd's log as TAP comments. */
+void agent_show_log(const struct agent *agent);
+
+/* Whether the log contains text. */
+bool agent_log_contains(const struct agent *agent, const char *text);
+
+/* Send a raw JSON request, return the parsed answer (NULL on failure). */
+json_object *agent_request(const struct agent *agent, const char *request);
+
+/* A counter of a VMM from {"command":"status"}; UINT64_MAX if absent. */
+uint64_t agent_vmm_counter(const struct agent *agent, unsigned int vmm,
+			   const char *key);
+
+/* Number of VMMs wsetd serves now (-1 on failure). */
+int agent_vmm_count(const struct agent *agent);
+
+/* Wait until agent_vmm_count() == count; false on timeout. */
+bool agent_wait_vmm_count(const struct agent *agent, int count, int timeout_ms);
+
+/* Open fds of a process (-1 on failure). */
+int process_fd_count(pid_t pid);
+
+/* Sleep milliseconds. */
+void sleep_ms(int milliseconds);
+
+/* Spawn a tool with arguments (NULL-terminated); stdout and stderr go to
+ * output_path (or are inherited when NULL).  Returns the pid or -1. */
+pid_t spawn_tool(const char *name, const char *const *arguments,
+		 const char *output_path);
+
+/* Wait up to timeout_ms for pid; its exit status, 128+signal, or -1 if it
+ * is still running (then killed). */
+int wait_exit(pid_t pid, int timeout_ms);
+
+#endif
