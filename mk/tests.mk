@@ -25,12 +25,16 @@ build/guest/bin/%: tests/%.c tests/testlib.h include/wset.h $(WSET_STATIC)
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(WSET_TEST_CFLAGS) -static $< -o $@ $(WSET_STATIC)
 
+# Other fragments add their lists (mk/tools.mk: tests/agent/tests.list).
+WSET_TEST_LISTS := tests/tests.list
+
 check-native: tests
+	@cat $(WSET_TEST_LISTS) >build/tests/all.list
 	@if [ -x vm/tap-run ]; then \
-		vm/tap-run tests/tests.list build/tests; \
+		vm/tap-run build/tests/all.list build/tests; \
 	else \
 		echo "vm/tap-run missing" >&2; exit 3; \
 	fi
 
 guest-tests: $(WSET_GUEST_TESTS)
-	cp tests/tests.list build/guest/tests.list
+	cat $(WSET_TEST_LISTS) >build/guest/tests.list

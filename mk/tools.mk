@@ -24,7 +24,7 @@ TOOLS_STATIC := $(patsubst build/tools/%,build/tools/static/%,$(TOOLS))
 AGENT_TEST_NAMES := $(patsubst tests/agent/%.c,%,$(filter-out tests/agent/agent_test.c,$(wildcard tests/agent/*.c)))
 AGENT_TESTS := $(addprefix build/tests/agent/,$(AGENT_TEST_NAMES))
 AGENT_GUEST_TESTS := $(addprefix build/guest/bin/agent/,$(AGENT_TEST_NAMES))
-AGENT_TEST_CFLAGS := $(TOOLS_CFLAGS) -Itests/agent
+AGENT_TEST_CFLAGS := $(TOOLS_CFLAGS) -Itests/agent -Wno-missing-field-initializers
 
 .PHONY: tools tools-static agent-tests agent-guest-tests
 all: tools
@@ -67,3 +67,4 @@ agent-tests: $(AGENT_TESTS)
 agent-guest-tests: $(AGENT_GUEST_TESTS)
 tests: agent-tests
 guest-tests: agent-guest-tests
+WSET_TEST_LISTS += tests/agent/tests.list

@@ -20,6 +20,8 @@
 /* TAP: the plan is printed at the end by tap_done(). */
 bool tap_ok(bool ok, const char *format, ...) __attribute__((format(printf, 2, 3)));
 void tap_diag(const char *format, ...) __attribute__((format(printf, 1, 2)));
+/* Failures so far. */
+int tap_failures(void);
 /* Print the plan; exit status 0 or 1. */
 int tap_done(void);
 /* Print the reason and exit 4. */

@@ -263,8 +263,9 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	session->next = daemon->sessions;
 	daemon->sessions = session;
 	daemon->session_count++;
+	/* The socket is in the epoll set already, as a pending connection. */
 	event.data.ptr = &session->socket_watch;
-	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, session->socket_fd, &event);
+	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_MOD, session->socket_fd, &event);
 	event.events = EPOLLIN;
 	event.data.ptr = &session->process_watch;
 	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, session->pid_fd, &event);

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Peers that go away or stall in the middle of a handshake: wsetd closes
+ * what they sent (fds included), answers a stalled peer when
+ * handshake_timeout_ms runs out, and keeps serving.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_test.h"
+#include "guest_memory.h"
+#include "handover.h"
+
+int main(void)
+{
+	const char *const arguments[] = { "--handshake-timeout-ms", "300", NULL };
+	struct handover_region regions[GUEST_MAX_REGIONS];
+	struct handover_result result;
+	struct guest_memory memory;
+	struct agent agent;
+	char half[256], answer[512];
+	int baseline, fds[2], fd;
+
+	if (agent_start(&agent, arguments)) {
+		agent_show_log(&agent);
+		tap_ok(false, "wsetd starts");
+		agent_cleanup(&agent);
+		return tap_done();
+	}
+	baseline = process_fd_count(agent.pid);
+	if (guest_memory_create(&memory, GUEST_MEMFD, 1 << 20, 1)) {
+		tap_ok(false, "guest memory");
+		agent_cleanup(&agent);
+		return tap_done();
+	}
+	snprintf(half, sizeof(half), "{\"name\": \"half\", \"regions\": [{\"base_host_virt_addr\": %llu, ",
+		 (unsigned long long)(uintptr_t)memory.region_base[0]);
+
+	/* Connect and leave at once. */
+	fd = handover_send_raw(agent.socket, "", 0, NULL, 0);
+	close(fd);
+	sleep_ms(200);
+	tap_ok(agent_log_contains(&agent, "after 0 bytes"),
+	       "a peer that leaves before sending is noticed");
+
+	/* Half a document with the userfaultfd and the memfd, then leave. */
+	fds[0] = handover_userfaultfd();
+	fds[1] = memory.memfd;
+	fd = handover_send_raw(agent.socket, half, strlen(half), fds, 2);
+	close(fds[0]);
+	sleep_ms(100);
+	tap_ok(process_fd_count(agent.pid) == baseline + 3,
+	       "mid-handshake wsetd holds the socket and both fds (%d fds, had %d)",
+	       process_fd_count(agent.pid), baseline);
+	close(fd);
+	sleep_ms(200);
+	tap_ok(agent_log_contains(&agent, "before the end of the JSON document"),
+	       "a peer that leaves mid-handshake is refused");
+	tap_ok(process_fd_count(agent.pid) == baseline,
+	       "its socket and fds are closed (%d fds, had %d)",
+	       process_fd_count(agent.pid), baseline);
+
+	/* Half a document, then nothing: the timeout answers. */
+	fds[0] = handover_userfaultfd();
+	fd = handover_send_raw(agent.socket, half, strlen(half), fds, 2);
+	close(fds[0]);
+	tap_ok(handover_read_answer(fd, answer, sizeof(answer), 3000) > 0 &&
+		       strstr(answer, "not complete within handshake_timeout_ms"),
+	       "a stalled peer is refused after handshake_timeout_ms");
+	tap_ok(handover_read_answer(fd, answer, sizeof(answer), 3000) == 0,
+	       "and its connection closed");
+	close(fd);
+	tap_ok(process_fd_count(agent.pid) == baseline, "no fd left behind");
+
+	/* A connection that sends nothing at all also times out. */
+	fd = handover_send_raw(agent.socket, "", 0, NULL, 0);
+	tap_ok(handover_read_answer(fd, answer, sizeof(answer), 3000) > 0 &&
+		       strstr(answer, "\"ok\":false"),
+	       "a silent peer is refused after handshake_timeout_ms");
+	close(fd);
+
+	guest_memory_regions(&memory, regions);
+	tap_ok(handover(agent.socket, "after", regions, 1, &result) == 0,
+	       "a good handshake is accepted afterwards");
+	if (result.socket_fd >= 0)
+		close(result.socket_fd);
+	tap_ok(agent_wait_vmm_count(&agent, 0, 5000), "and dropped on disconnect");
+	tap_ok(process_fd_count(agent.pid) == baseline, "no fd left behind at the end");
+	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");
+	if (tap_failures())
+		agent_show_log(&agent);
+	guest_memory_destroy(&memory);
+	agent_cleanup(&agent);
+	return tap_done();
+}
