@@ -70,6 +70,9 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	if (ret < 0)
 		goto out_unbusy;
 	free(buf);
+	/* While the page is still busy: once it is not, a new eviction may
+	 * store it again under the same key. */
+	ws->store->ops->drop(ws->store->priv, key, region->page_size);
 
 	pthread_mutex_lock(&ws->lock);
 	*state &= (uint8_t)~(PAGE_BUSY | PAGE_EVICTED | PAGE_DISCARDED);
@@ -81,7 +84,6 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	else if (reason == FETCH_PREFETCH)
 		__wset_count(&ws->counters.prefetches, 1);
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
-	ws->store->ops->drop(ws->store->priv, key, region->page_size);
 	return 0;
 
 out_unbusy:
