@@ -159,7 +159,7 @@ int __wset_restore_region_locked(struct wset *ws, struct wset_region *region)
 	for (uint64_t page = 0; page < region->pages; page++) {
 		int err;
 
-		for (int attempt = 0; attempt < 200; attempt++) {
+		for (int attempt = 0; attempt < 3; attempt++) {
 			err = __wset_fetch(ws, region, page, FETCH_RESTORE);
 			if (err == 0 || err == -ENOENT || err == -ESRCH)
 				break;

@@ -280,6 +280,7 @@ json_object *agent_request(const struct agent *agent, const char *request)
 		close(fd);
 		return NULL;
 	}
+	shutdown(fd, SHUT_WR); /* the request is complete */
 	for (;;) {
 		ssize_t received = recv(fd, answer + used, sizeof(answer) - used - 1, 0);
 

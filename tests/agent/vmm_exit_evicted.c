@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A VMM that dies (SIGKILL) while some of its pages are evicted: wsetd
+ * notices at once, drops it without hanging, keeps no fd and no store file
+ * of it, and goes on serving.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_test.h"
+
+/* Files in the scratch directory other than ours: leftover store files. */
+static int stray_files(const struct agent *agent)
+{
+	DIR *directory = opendir(agent->directory);
+	struct dirent *entry;
+	int count = 0;
+
+	while (directory && (entry = readdir(directory))) {
+		if (entry->d_name[0] == '.' || strstr(entry->d_name, ".sock") ||
+		    !strcmp(entry->d_name, "wsetd.log") || !strcmp(entry->d_name, "wsetd.conf") ||
+		    !strcmp(entry->d_name, "vmm.log"))
+			continue;
+		tap_diag("stray file: %s", entry->d_name);
+		count++;
+	}
+	if (directory)
+		closedir(directory);
+	return count;
+}
+
+int main(void)
+{
+	const char *const arguments[] = {
+		"--interval-ms", "100", "--evict", "yes", "--min-idle-age", "2", NULL,
+	};
+	struct agent agent;
+	char vmm_log[160];
+	uint64_t evicted = 0;
+	struct timespec before, after;
+	int baseline;
+	pid_t vmm;
+	bool dropped;
+
+	if (agent_start(&agent, arguments)) {
+		agent_show_log(&agent);
+		tap_ok(false, "wsetd starts");
+		agent_cleanup(&agent);
+		return tap_done();
+	}
+	baseline = process_fd_count(agent.pid);
+	snprintf(vmm_log, sizeof(vmm_log), "%s/vmm.log", agent.directory);
+	{
+		const char *const vmm_arguments[] = {
+			"--socket", agent.socket, "--name", "doomed", "--memory", "32M",
+			"--duration", "0", "--hot", "5", "--phase", "1", "--rate", "5000",
+			NULL,
+		};
+		vmm = spawn_tool("wset-demo-vmm", vmm_arguments, vmm_log);
+	}
+	tap_ok(agent_wait_vmm_count(&agent, 1, 10000), "the demo VMM connects");
+	for (int waited = 0; waited < 8000 && evicted == 0; waited += 100) {
+		sleep_ms(100);
+		evicted = agent_vmm_counter(&agent, 1, "evicted_bytes");
+		if (evicted == UINT64_MAX)
+			evicted = 0;
+	}
+	tap_diag("evicted when killed: %llu bytes", (unsigned long long)evicted);
+
+	clock_gettime(CLOCK_MONOTONIC, &before);
+	kill(vmm, SIGKILL);
+	wait_exit(vmm, 5000);
+	dropped = agent_wait_vmm_count(&agent, 0, 10000);
+	clock_gettime(CLOCK_MONOTONIC, &after);
+	tap_ok(dropped, "wsetd drops the dead VMM within 10 s (took %ld ms)",
+	       (long)((after.tv_sec - before.tv_sec) * 1000 +
+		      (after.tv_nsec - before.tv_nsec) / 1000000));
+	tap_ok(process_fd_count(agent.pid) == baseline,
+	       "no fd of it left in wsetd (%d before, %d now)", baseline,
+	       process_fd_count(agent.pid));
+	tap_ok(stray_files(&agent) == 0, "no store file left behind");
+	tap_ok(agent_vmm_count(&agent) == 0, "wsetd still answers");
+	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");
+	if (tap_failures())
+		agent_show_log(&agent);
+	agent_cleanup(&agent);
+	if (!tap_failures() && evicted == 0)
+		tap_skip_all("no page was evicted (the wp mechanism does not evict "
+			     "memory of another process): a VMM dying with evicted "
+			     "pages was not exercised");
+	return tap_done();
+}
