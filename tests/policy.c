@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Eviction policy: pages younger than min_idle_age stay, eviction stops at
+ * the resident target, the rate limit caps bytes per second, and the
+ * background tracker applies it all by itself.
+ * usage: policy MECHANISM
+ */
+#include <time.h>
+
+#include "testlib.h"
+
+#define PAGES 1024
+#define HOT 100
+
+static size_t page;
+
+static uint8_t *setup(struct wset *ws)
+{
+	uint8_t *mem = mmap(NULL, PAGES * page, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int ret;
+
+	if (mem == MAP_FAILED)
+		tap_bail("mmap");
+	ret = wset_add_anon(ws, (uintptr_t)mem, PAGES * page);
+	if (ret < 0)
+		tap_bail("add region: %s", strerror(-ret));
+	for (size_t i = 0; i < PAGES; i++)
+		mem[i * page] = (uint8_t)i;
+	return mem;
+}
+
+static void touch_hot(uint8_t *mem, int round)
+{
+	for (size_t i = 0; i < HOT; i++)
+		mem[i * page + 1] = (uint8_t)round;
+}
+
+static void pause_ms(long ms)
+{
+	const struct timespec pause = { .tv_sec = ms / 1000,
+					.tv_nsec = (ms % 1000) * 1000000L };
+
+	nanosleep(&pause, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	struct wset_config config = WSET_CONFIG_INIT;
+	struct wset_policy policy = WSET_POLICY_INIT, read_back;
+	struct wset_counters counters;
+	struct wset *ws;
+	uint8_t *mem;
+	size_t hot_evicted = 0;
+
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	config.mechanism = test_mechanism(argc, argv);
+	test_require(config.mechanism);
+	tap_plan(9);
+
+	/* Resident target and minimum idle age. */
+	ws = test_create(&config);
+	mem = setup(ws);
+	policy.enabled = true;
+	policy.min_idle_age = 3;
+	policy.resident_target = 600 * page;
+	tap_ok(wset_set_policy(ws, &policy) == 0 && wset_get_policy(ws, &read_back) == 0 &&
+		       read_back.resident_target == policy.resident_target,
+	       "policy set and read back");
+	for (int round = 0; round < 8; round++) {
+		touch_hot(mem, round);
+		wset_tick(ws);
+	}
+	wset_counters(ws, &counters);
+	tap_ok(counters.resident_bytes == 600 * page,
+	       "resident memory stops at the target: %llu pages",
+	       (unsigned long long)(counters.resident_bytes / page));
+	for (size_t i = 0; i < HOT; i++)
+		hot_evicted += wset_page_age(ws, (uintptr_t)(mem + i * page)) == -ENODATA;
+	tap_ok(hot_evicted == 0, "pages younger than min_idle_age stay (%zu hot pages evicted)",
+	       hot_evicted);
+	bool intact = true;
+	for (size_t i = 0; i < PAGES; i++)
+		intact &= mem[i * page] == (uint8_t)i;
+	tap_ok(intact, "evicted pages read back intact");
+	wset_destroy(ws);
+
+	/* Rate limit: at most one second's worth, refilled over time. */
+	ws = test_create(&config);
+	mem = setup(ws);
+	policy = (struct wset_policy)WSET_POLICY_INIT;
+	policy.enabled = true;
+	policy.min_idle_age = 1;
+	policy.max_evict_rate = 100 * page; /* 100 pages per second */
+	wset_set_policy(ws, &policy);
+	wset_tick(ws); /* sees the writes: age 0 */
+	pause_ms(1100);
+	wset_tick(ws); /* age 1: evicts what the budget allows */
+	wset_counters(ws, &counters);
+	uint64_t first = counters.evictions;
+	tap_ok(first >= 95 && first <= 100, "first burst limited to one second's worth: %llu pages",
+	       (unsigned long long)first);
+	wset_tick(ws);
+	wset_counters(ws, &counters);
+	tap_ok(counters.evictions - first <= 5, "no budget left right after: %llu more pages",
+	       (unsigned long long)(counters.evictions - first));
+	pause_ms(300);
+	wset_tick(ws);
+	wset_counters(ws, &counters);
+	uint64_t refill = counters.evictions - first;
+	tap_ok(refill >= 25 && refill <= 100, "budget refills with time: %llu pages after 300 ms",
+	       (unsigned long long)refill);
+	wset_destroy(ws);
+
+	/* The background tracker does the same on its own. */
+	config.interval_ms = 20;
+	config.policy.enabled = true;
+	config.policy.min_idle_age = 2;
+	ws = test_create(&config);
+	mem = setup(ws);
+	tap_ok(wset_start(ws) == 0, "tracker started");
+	for (int round = 0; round < 20; round++) {
+		touch_hot(mem, round);
+		pause_ms(20);
+	}
+	wset_stop(ws);
+	wset_counters(ws, &counters);
+	tap_ok(counters.intervals >= 5 && counters.evictions >= PAGES - HOT - 50,
+	       "background tracking: %llu intervals, %llu pages evicted",
+	       (unsigned long long)counters.intervals,
+	       (unsigned long long)counters.evictions);
+	wset_destroy(ws);
+	return tap_done();
+}
