@@ -9,12 +9,15 @@
 #include "internal.h"
 
 #define MESSAGES_PER_READ 16
+/* About a second of WSET_RETRY_MS periods. */
+#define UNKNOWN_ADDRESS_RETRIES 200
 
 /* A MISSING fault whose store read failed, retried until it succeeds. */
 struct retry {
 	uint64_t addr;
 	uint64_t flags;
 	uint64_t started_ns;
+	unsigned int attempts;
 	struct retry *next;
 };
 
@@ -71,7 +74,7 @@ static int handle_protection(struct wset *ws, struct wset_region *region,
 }
 
 static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
-			uint64_t started_ns)
+			uint64_t started_ns, bool last_chance)
 {
 	struct wset_region *region;
 	uint64_t page = 0;
@@ -85,7 +88,12 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 		state = region->state[page];
 	}
 	pthread_mutex_unlock(&ws->lock);
-	if (!region) /* not ours (staging): nothing to serve but zeroes */
+	/* In no region: a fault at the new address of a region whose REMAP
+	 * event another thread is still handling.  Wait for it; what is
+	 * still unknown after a while (the staging area) gets zeroes. */
+	if (!region && !last_chance)
+		return -EAGAIN;
+	if (!region)
 		return __wset_uffd_zeropage(ws->uffd, address & ~4095ull, 4096);
 
 	if (flags & (UFFD_PAGEFAULT_FLAG_RWP | UFFD_PAGEFAULT_FLAG_MINOR))
@@ -174,7 +182,7 @@ static int handle_message(struct wset *ws, const struct uffd_msg *msg,
 		uint64_t address = msg->arg.pagefault.address;
 
 		ret = handle_fault(ws, address, msg->arg.pagefault.flags,
-				   started_ns);
+				   started_ns, false);
 		break;
 	}
 	case UFFD_EVENT_REMOVE:
@@ -202,6 +210,7 @@ static void queue_retry(struct retry **list, const struct uffd_msg *msg,
 		return; /* the thread stays blocked; the next fault re-queues */
 	retry->addr = msg->arg.pagefault.address;
 	retry->flags = msg->arg.pagefault.flags;
+	retry->attempts = 0;
 	retry->started_ns = started_ns;
 	retry->next = *list;
 	*list = retry;
@@ -214,8 +223,8 @@ static void run_retries(struct wset *ws, struct retry **list)
 	while (*link) {
 		struct retry *retry = *link;
 
-		if (handle_fault(ws, retry->addr, retry->flags,
-				 retry->started_ns) == -EAGAIN) {
+		if (handle_fault(ws, retry->addr, retry->flags, retry->started_ns,
+				 ++retry->attempts > UNKNOWN_ADDRESS_RETRIES) == -EAGAIN) {
 			link = &retry->next;
 			continue;
 		}
