@@ -60,6 +60,7 @@ char *client_exchange_text(json_object *request)
 		text += sent;
 		length -= (size_t)sent;
 	}
+	shutdown(fd, SHUT_WR); /* the request is complete */
 	answer = malloc(capacity);
 	for (;;) {
 		ssize_t received;

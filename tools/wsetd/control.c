@@ -285,3 +285,15 @@ void control_answer(struct daemon *daemon, struct connection *connection)
 		free(answer.text);
 	}
 }
+
+void control_refuse(struct connection *connection, const char *error)
+{
+	json_object *answer = failure("%s", error);
+	const char *text = json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN);
+
+	log_debug("control request from pid %d refused: %s", (int)connection->peer.pid,
+		  error);
+	connection_send(connection->fd, text, strlen(text));
+	connection_send(connection->fd, "\n", 1);
+	json_object_put(answer);
+}

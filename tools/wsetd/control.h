@@ -12,4 +12,7 @@
 /* Answer the request that connection has received completely. */
 void control_answer(struct daemon *daemon, struct connection *connection);
 
+/* Answer a request that could not be read with {"ok": false, "error"}. */
+void control_refuse(struct connection *connection, const char *error);
+
 #endif

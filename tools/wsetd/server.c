@@ -290,8 +290,7 @@ static void pending_ready(struct daemon *daemon, struct pending *pending)
 		if (connection->kind == CONNECTION_VMM)
 			reject(daemon, connection, error);
 		else
-			log_info("control request from pid %d dropped: %s",
-				 (int)connection->peer.pid, error);
+			control_refuse(connection, error);
 	} else if (connection->kind == CONNECTION_VMM) {
 		start_session(daemon, connection);
 	} else {
