@@ -318,7 +318,8 @@ struct wset_counters {
 	uint64_t zero_fills;	     /* never-stored pages filled with zeroes */
 	uint64_t sync_faults;	     /* protection faults during eviction */
 	uint64_t abandoned;	     /* evictions given up (page stays resident) */
-	uint64_t unevictable_pages;  /* refused by UFFDIO_MOVE or unsupported */
+	uint64_t unevictable_pages;  /* resident, but UFFDIO_MOVE refused them
+					or the region cannot be evicted */
 	uint64_t store_put_errors;
 	uint64_t store_get_errors;
 	uint64_t removed_pages;	     /* forgotten on EVENT_REMOVE / UNMAP */

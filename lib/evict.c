@@ -104,7 +104,6 @@ static void isolate_anon(struct wset *ws, struct step *step)
 		} else {
 			/* KSM, shared after fork, pinned: stays resident. */
 			region->state[page] |= PAGE_UNMOVABLE;
-			__wset_count(&ws->counters.unevictable_pages, 1);
 		}
 		release_busy(step, i);
 		pthread_mutex_unlock(&ws->lock);

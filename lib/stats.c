@@ -37,6 +37,7 @@ int wset_counters(struct wset *ws, struct wset_counters *counters)
 	memcpy(&out, &ws->counters, sizeof(out));
 	out.resident_bytes = out.wss_bytes = out.cold_bytes = 0;
 	out.evicted_bytes = 0;
+	out.unevictable_pages = 0;
 	for (int i = 0; i < ws->region_count; i++) {
 		struct wset_region *region = ws->regions[i];
 
@@ -50,6 +51,9 @@ int wset_counters(struct wset *ws, struct wset_counters *counters)
 			if (!resident(region, page))
 				continue;
 			out.resident_bytes += region->page_size;
+			if (!region->evictable ||
+			    (region->state[page] & PAGE_UNMOVABLE))
+				out.unevictable_pages++;
 			if (region->age[page] < ws->config.wss_age)
 				out.wss_bytes += region->page_size;
 			if (region->age[page] >= ws->policy.min_idle_age)
