@@ -4,8 +4,9 @@
 #   make tools-static   the same, static, in build/tools/static/ (for the guest)
 #   make agent-tests    tests/agent/ programs in build/tests/agent/ (run by
 #                       make check-native through tests/agent/tests.list)
-#   make demo           the demo in the QEMU guest on the RWP kernel
-#   make demo NATIVE=1  the demo on this machine's kernel (wp mechanism)
+#   make install-tools  binaries, man pages and the systemd unit into
+#                       $(DESTDIR)$(PREFIX)
+#   (make demo, in the top-level Makefile, runs tools/demo/run)
 #
 # The tools link libwset statically (build/lib/libwset.a) and json-c.
 
@@ -26,7 +27,7 @@ AGENT_TESTS := $(addprefix build/tests/agent/,$(AGENT_TEST_NAMES))
 AGENT_GUEST_TESTS := $(addprefix build/guest/bin/agent/,$(AGENT_TEST_NAMES))
 AGENT_TEST_CFLAGS := $(TOOLS_CFLAGS) -Itests/agent -Wno-missing-field-initializers
 
-.PHONY: tools tools-static agent-tests agent-guest-tests
+.PHONY: tools tools-static agent-tests agent-guest-tests install-tools
 all: tools
 tools: $(TOOLS)
 tools-static: $(TOOLS_STATIC)
@@ -68,3 +69,14 @@ agent-guest-tests: $(AGENT_GUEST_TESTS)
 tests: agent-tests
 guest-tests: agent-guest-tests
 WSET_TEST_LISTS += tests/agent/tests.list
+
+install-tools: tools
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 755 build/tools/wsetd $(DESTDIR)$(PREFIX)/sbin/
+	install -m 755 build/tools/wsetctl build/tools/wset-demo-vmm $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/man1/wsetctl.1 man/man1/wset-demo-vmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/man8/wsetd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed 's|/usr/local/sbin/wsetd|$(PREFIX)/sbin/wsetd|' tools/wsetd/wsetd.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/wsetd.service
