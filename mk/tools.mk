@@ -10,14 +10,16 @@
 #
 # The tools link libwset statically (build/lib/libwset.a) and json-c.
 
-TOOLS_CFLAGS := $(WSET_CFLAGS) -Itools/demo-vmm
+TOOLS_CFLAGS := $(WSET_CFLAGS) -Itools/demo-vmm -Itools/common
 TOOLS_LIBS := -ljson-c -pthread
 
-WSETD_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetd/*.c))
-WSETCTL_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetctl/*.c))
-DEMO_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/demo-vmm/*.c))
+# tools/common: what more than one program needs.
+COMMON_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/common/*.c))
+WSETD_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetd/*.c)) $(COMMON_OBJS)
+WSETCTL_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetctl/*.c)) $(COMMON_OBJS)
+DEMO_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/demo-vmm/*.c)) $(COMMON_OBJS)
 # What a VMM needs to hand its memory over, shared with the tests.
-HANDOVER_OBJS := build/tools/obj/demo-vmm/handover.o build/tools/obj/demo-vmm/guest_memory.o
+HANDOVER_OBJS := build/tools/obj/demo-vmm/handover.o build/tools/obj/demo-vmm/guest_memory.o $(COMMON_OBJS)
 
 TOOLS := build/tools/wsetd build/tools/wsetctl build/tools/wset-demo-vmm
 TOOLS_STATIC := $(patsubst build/tools/%,build/tools/static/%,$(TOOLS))

@@ -370,3 +370,33 @@ int process_fd_count(pid_t pid)
 	closedir(directory);
 	return count;
 }
+
+bool agent_started(struct agent *agent, const char *const *arguments)
+{
+	if (agent_start(agent, arguments) == 0)
+		return true;
+	agent_show_log(agent);
+	tap_ok(false, "wsetd starts");
+	agent_cleanup(agent);
+	return false;
+}
+
+void agent_finish(struct agent *agent)
+{
+	if (tap_failures())
+		agent_show_log(agent);
+	agent_cleanup(agent);
+}
+
+uint64_t agent_wait_counter(const struct agent *agent, unsigned int vmm,
+			    const char *key, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 100) {
+		uint64_t value = agent_vmm_counter(agent, vmm, key);
+
+		if (value != 0 && value != UINT64_MAX)
+			return value;
+		sleep_ms(100);
+	}
+	return 0;
+}

@@ -48,6 +48,17 @@ struct agent {
  */
 int agent_start(struct agent *agent, const char *const *arguments);
 
+/* agent_start(), reporting a failure as a failed test (with the log). */
+bool agent_started(struct agent *agent, const char *const *arguments);
+
+/* At the end of a test: the log when something failed, then cleanup. */
+void agent_finish(struct agent *agent);
+
+/* Wait up to timeout_ms for a VMM counter to be non-zero; its value (0 when
+ * it stayed zero or is missing). */
+uint64_t agent_wait_counter(const struct agent *agent, unsigned int vmm,
+			    const char *key, int timeout_ms);
+
 /* Send signal (0: none) and wait up to timeout_ms for wsetd to exit.
  * Returns its exit status, or -1 if it is still running (then killed). */
 int agent_stop(struct agent *agent, int signal_number, int timeout_ms);

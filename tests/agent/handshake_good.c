@@ -87,19 +87,13 @@ int main(void)
 	struct agent agent;
 	int baseline;
 
-	if (agent_start(&agent, NULL)) {
-		agent_show_log(&agent);
-		tap_ok(false, "wsetd starts");
-		agent_cleanup(&agent);
+	if (!agent_started(&agent, NULL))
 		return tap_done();
-	}
 	baseline = process_fd_count(agent.pid);
 	hand_over(&agent, GUEST_MEMFD, "memfd", baseline);
 	hand_over(&agent, GUEST_ANONYMOUS, "anon", baseline);
 	firecracker_form(&agent, baseline);
 	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");
-	if (tap_failures())
-		agent_show_log(&agent);
-	agent_cleanup(&agent);
+	agent_finish(&agent);
 	return tap_done();
 }

@@ -71,12 +71,8 @@ int main(void)
 	struct agent agent;
 	int baseline;
 
-	if (agent_start(&agent, arguments)) {
-		agent_show_log(&agent);
-		tap_ok(false, "wsetd starts");
-		agent_cleanup(&agent);
+	if (!agent_started(&agent, arguments))
 		return tap_done();
-	}
 	baseline = process_fd_count(agent.pid);
 	if (guest_memory_create(&memory, GUEST_MEMFD, 1 << 20, 1)) {
 		tap_ok(false, "guest memory");
@@ -115,9 +111,7 @@ int main(void)
 		close(result.socket_fd);
 	tap_ok(agent_wait_vmm_count(&agent, 0, 5000), "and dropped on disconnect");
 	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");
-	if (tap_failures())
-		agent_show_log(&agent);
 	guest_memory_destroy(&memory);
-	agent_cleanup(&agent);
+	agent_finish(&agent);
 	return tap_done();
 }

@@ -52,12 +52,8 @@ int main(void)
 	char request[200];
 	json_object *answer;
 
-	if (agent_start(&agent, arguments)) {
-		agent_show_log(&agent);
-		tap_ok(false, "wsetd starts");
-		agent_cleanup(&agent);
+	if (!agent_started(&agent, arguments))
 		return tap_done();
-	}
 	for (int i = 0; i < 3; i++) {
 		const char *const vmm_arguments[] = {
 			"--socket", agent.socket, "--name", vmms[i].name, "--memory",
@@ -111,8 +107,6 @@ int main(void)
 	}
 	tap_ok(agent_wait_vmm_count(&agent, 0, 5000), "every VMM is gone");
 	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");
-	if (tap_failures())
-		agent_show_log(&agent);
-	agent_cleanup(&agent);
+	agent_finish(&agent);
 	return tap_done();
 }

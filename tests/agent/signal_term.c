@@ -22,12 +22,8 @@ int main(void)
 	pid_t vmm;
 	int status;
 
-	if (agent_start(&agent, arguments)) {
-		agent_show_log(&agent);
-		tap_ok(false, "wsetd starts");
-		agent_cleanup(&agent);
+	if (!agent_started(&agent, arguments))
 		return tap_done();
-	}
 	snprintf(vmm_log, sizeof(vmm_log), "%s/vmm.log", agent.directory);
 	{
 		const char *const vmm_arguments[] = {
@@ -39,12 +35,7 @@ int main(void)
 	}
 	tap_ok(agent_wait_vmm_count(&agent, 1, 10000), "the demo VMM connects");
 	/* Cold pages appear after min_idle_age intervals; give eviction time. */
-	for (int waited = 0; waited < 8000 && evicted == 0; waited += 100) {
-		sleep_ms(100);
-		evicted = agent_vmm_counter(&agent, 1, "evicted_bytes");
-		if (evicted == UINT64_MAX)
-			evicted = 0;
-	}
+	evicted = agent_wait_counter(&agent, 1, "evicted_bytes", 8000);
 	if (evicted == 0) {
 		json_object_put(agent_request(&agent, "{\"command\":\"evict\",\"vmm\":1,\"min_age\":1}"));
 		evicted = agent_vmm_counter(&agent, 1, "evicted_bytes");
@@ -67,9 +58,7 @@ int main(void)
 		if (log)
 			fclose(log);
 	}
-	if (tap_failures())
-		agent_show_log(&agent);
-	agent_cleanup(&agent);
+	agent_finish(&agent);
 	if (!tap_failures() && evicted == 0)
 		tap_skip_all("no page was evicted before SIGTERM (the wp mechanism does "
 			     "not evict memory of another process): only the clean "

@@ -46,12 +46,8 @@ int main(void)
 	pid_t vmm;
 	bool dropped;
 
-	if (agent_start(&agent, arguments)) {
-		agent_show_log(&agent);
-		tap_ok(false, "wsetd starts");
-		agent_cleanup(&agent);
+	if (!agent_started(&agent, arguments))
 		return tap_done();
-	}
 	baseline = process_fd_count(agent.pid);
 	snprintf(vmm_log, sizeof(vmm_log), "%s/vmm.log", agent.directory);
 	{
@@ -63,12 +59,7 @@ int main(void)
 		vmm = spawn_tool("wset-demo-vmm", vmm_arguments, vmm_log);
 	}
 	tap_ok(agent_wait_vmm_count(&agent, 1, 10000), "the demo VMM connects");
-	for (int waited = 0; waited < 8000 && evicted == 0; waited += 100) {
-		sleep_ms(100);
-		evicted = agent_vmm_counter(&agent, 1, "evicted_bytes");
-		if (evicted == UINT64_MAX)
-			evicted = 0;
-	}
+	evicted = agent_wait_counter(&agent, 1, "evicted_bytes", 8000);
 	tap_diag("evicted when killed: %llu bytes", (unsigned long long)evicted);
 
 	clock_gettime(CLOCK_MONOTONIC, &before);
@@ -85,9 +76,7 @@ int main(void)
 	tap_ok(stray_files(&agent) == 0, "no store file left behind");
 	tap_ok(agent_vmm_count(&agent) == 0, "wsetd still answers");
 	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");
-	if (tap_failures())
-		agent_show_log(&agent);
-	agent_cleanup(&agent);
+	agent_finish(&agent);
 	if (!tap_failures() && evicted == 0)
 		tap_skip_all("no page was evicted (the wp mechanism does not evict "
 			     "memory of another process): a VMM dying with evicted "

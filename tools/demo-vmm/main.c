@@ -16,6 +16,7 @@
 
 #include "guest_memory.h"
 #include "handover.h"
+#include "size.h"
 #include "workload.h"
 
 enum demo_exit {
@@ -74,18 +75,7 @@ static int parse_number(const char *name, const char *text, double minimum,
 
 static int parse_memory(const char *text, uint64_t *bytes)
 {
-	char *end;
-	unsigned long long value = strtoull(text, &end, 10);
-	unsigned int shift = 0;
-
-	if (*end == 'K' || *end == 'k')
-		shift = 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		shift = 20, end++;
-	else if (*end == 'G' || *end == 'g')
-		shift = 30, end++;
-	*bytes = (uint64_t)value << shift;
-	if (*end || end == text || *bytes < (1 << 20) || *bytes > (64ull << 30)) {
+	if (size_parse(text, bytes) || *bytes < (1 << 20) || *bytes > (64ull << 30)) {
 		fprintf(stderr, "wset-demo-vmm: --memory '%s': expected 1M to 64G\n", text);
 		return -1;
 	}

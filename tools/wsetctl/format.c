@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,33 +34,6 @@ const char *format_microseconds(uint64_t us, char *buffer, size_t size)
 	else
 		snprintf(buffer, size, "%llus", (unsigned long long)(us / 1000000));
 	return buffer;
-}
-
-int parse_size(const char *text, uint64_t *bytes)
-{
-	unsigned int shift = 0;
-	char *end;
-
-	if (*text < '0' || *text > '9')
-		return -1;
-	errno = 0;
-	*bytes = strtoull(text, &end, 10);
-	if (errno)
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'K': case 'k': shift = 10; break;
-	case 'M': case 'm': shift = 20; break;
-	case 'G': case 'g': shift = 30; break;
-	case 'T': case 't': shift = 40; break;
-	default: return -1;
-	}
-	if (*end && end[1] && strcmp(end + 1, "iB") != 0)
-		return -1;
-	if (shift && *bytes > (UINT64_MAX >> shift))
-		return -1;
-	*bytes <<= shift;
-	return 0;
 }
 
 uint64_t json_member_u64(json_object *object, const char *key)

@@ -14,9 +14,6 @@ const char *format_bytes(uint64_t bytes, char *buffer, size_t size);
 /* "12us", "3ms", "-" for none. */
 const char *format_microseconds(uint64_t us, char *buffer, size_t size);
 
-/* Parse "64M", "1G", "4096" (binary units).  Returns 0 or -1. */
-int parse_size(const char *text, uint64_t *bytes);
-
 /* A member as an unsigned number (0 when missing). */
 uint64_t json_member_u64(json_object *object, const char *key);
 

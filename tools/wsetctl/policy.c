@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "exit_codes.h"
 #include "format.h"
+#include "size.h"
 
 static int parse_unsigned(const char *text, uint64_t *value)
 {
@@ -54,7 +55,7 @@ static int add_setting(json_object *policy, const char *setting)
 		json_object_object_add(policy, key, json_object_new_uint64(value));
 	} else if (strcmp(key, "resident_target") == 0 ||
 		   strcmp(key, "max_evict_rate") == 0) {
-		if (parse_size(equals, &value)) {
+		if (size_parse(equals, &value)) {
 			fprintf(stderr, "wsetctl set: %s: '%s' is not a size (e.g. 512M)\n",
 				key, equals);
 			return -1;
@@ -122,7 +123,7 @@ int command_evict(int argc, char **argv)
 		    !parse_unsigned(argv[i] + 8, &value) && value <= 255) {
 			json_object_object_add(request, "min_age", json_object_new_uint64(value));
 		} else if (strncmp(argv[i], "max_bytes=", 10) == 0 &&
-			   !parse_size(argv[i] + 10, &value)) {
+			   !size_parse(argv[i] + 10, &value)) {
 			json_object_object_add(request, "max_bytes", json_object_new_uint64(value));
 		} else {
 			fprintf(stderr, "wsetctl evict: bad argument '%s'\n", argv[i]);

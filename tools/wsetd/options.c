@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "options.h"
+#include "size.h"
 
 enum option_kind {
 	KIND_PATH,	/* absolute path, fits the buffer */
@@ -98,29 +99,6 @@ static int parse_decimal(const char *text, uint64_t *value, const char **rest)
 	return 0;
 }
 
-static int parse_bytes(const char *text, uint64_t *value)
-{
-	const char *rest;
-	unsigned int shift = 0;
-
-	if (parse_decimal(text, value, &rest))
-		return -1;
-	switch (*rest) {
-	case '\0': break;
-	case 'K': case 'k': shift = 10; break;
-	case 'M': case 'm': shift = 20; break;
-	case 'G': case 'g': shift = 30; break;
-	case 'T': case 't': shift = 40; break;
-	default: return -1;
-	}
-	if (*rest && rest[1] != '\0' && strcmp(rest + 1, "iB") != 0)
-		return -1;
-	if (shift && *value > (UINT64_MAX >> shift))
-		return -1;
-	*value <<= shift;
-	return 0;
-}
-
 static int parse_boolean(const char *text, bool *value)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
@@ -201,7 +179,7 @@ static int option_set(struct wsetd_options *options,
 			*(unsigned int *)field = (unsigned int)number;
 		break;
 	case KIND_BYTES:
-		if (parse_bytes(value, &number))
+		if (size_parse(value, &number))
 			snprintf(why, sizeof(why),
 				 "is not a size (a number with an optional K, M, G or T suffix)");
 		else
