@@ -157,11 +157,14 @@ int __wset_restore_region_locked(struct wset *ws, struct wset_region *region)
 	int ret = 0;
 
 	for (uint64_t page = 0; page < region->pages; page++) {
-		int err;
+		int err, failures = 0, waits = 0;
 
-		for (int attempt = 0; attempt < 3; attempt++) {
+		for (;;) {
 			err = __wset_fetch(ws, region, page, FETCH_RESTORE);
 			if (err == 0 || err == -ENOENT || err == -ESRCH)
+				break;
+			/* -EBUSY: a handler thread is bringing it in. */
+			if (err == -EBUSY ? ++waits > 1000 : ++failures >= 3)
 				break;
 			nanosleep(&pause, NULL);
 		}

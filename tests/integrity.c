@@ -190,15 +190,19 @@ int main(int argc, char **argv)
 		const struct timespec pause = { .tv_nsec = 3 * 1000000L };
 		uint64_t evicted = 0;
 
-		if (wset_tick(ws) < 0)
-			errors++;
+		int ret = wset_tick(ws);
+
+		if (ret < 0 && errors++ < 5)
+			tap_diag("cycle %d: wset_tick: %s", cycle, strerror(-ret));
 		/* Alternate deep and shallow eviction, and now and then bring
 		 * everything back while the workers run. */
-		if (wset_evict(ws, cycle % 3 ? 1 : 3, 0, &evicted) < 0)
-			errors++;
+		ret = wset_evict(ws, cycle % 3 ? 1 : 3, 0, &evicted);
+		if (ret < 0 && errors++ < 5)
+			tap_diag("cycle %d: wset_evict: %s", cycle, strerror(-ret));
 		evicted_total += evicted;
-		if (cycle % 50 == 49 && wset_restore_all(ws) < 0)
-			errors++;
+		ret = cycle % 50 == 49 ? wset_restore_all(ws) : 0;
+		if (ret < 0 && errors++ < 5)
+			tap_diag("cycle %d: wset_restore_all: %s", cycle, strerror(-ret));
 		nanosleep(&pause, NULL);
 	}
 	atomic_store(&stop, true);
