@@ -388,15 +388,10 @@ int __wset_evict_locked(struct wset *ws, unsigned int min_age,
 		if (older && cutoff >= WSET_AGE_MAX)
 			continue;
 		for (int r = 0; r < WSET_MAX_REGIONS && total < budget; r++) {
-			struct wset_region *region = NULL;
+			struct wset_region *region = __wset_active_region(ws, r);
 			uint64_t cursor = 0;
 
-			pthread_mutex_lock(&ws->lock);
-			if (r < ws->region_count && ws->regions[r]->active &&
-			    ws->regions[r]->evictable)
-				region = ws->regions[r];
-			pthread_mutex_unlock(&ws->lock);
-			while (region && cursor < region->pages && total < budget) {
+			while (region && region->evictable && cursor < region->pages && total < budget) {
 				pthread_mutex_lock(&ws->lock);
 				pick(ws, step, region, &cursor, cutoff, older,
 				     budget - total);

@@ -184,12 +184,8 @@ int wset_restore_all(struct wset *ws)
 		return -EINVAL;
 	pthread_mutex_lock(&ws->engine_lock);
 	for (int i = 0; i < WSET_MAX_REGIONS; i++) {
-		struct wset_region *region = NULL;
+		struct wset_region *region = __wset_active_region(ws, i);
 
-		pthread_mutex_lock(&ws->lock);
-		if (i < ws->region_count && ws->regions[i]->active)
-			region = ws->regions[i];
-		pthread_mutex_unlock(&ws->lock);
 		if (!region)
 			continue;
 		int err = __wset_restore_region_locked(ws, region);

@@ -30,6 +30,19 @@ struct wset_region *__wset_find_region(struct wset *ws, uint64_t addr)
 	return NULL;
 }
 
+/* The region at index if it is active, else NULL.  Regions are never
+ * freed before wset_destroy(), so the pointer stays valid. */
+struct wset_region *__wset_active_region(struct wset *ws, int index)
+{
+	struct wset_region *region = NULL;
+
+	pthread_mutex_lock(&ws->lock);
+	if (index < ws->region_count && ws->regions[index]->active)
+		region = ws->regions[index];
+	pthread_mutex_unlock(&ws->lock);
+	return region;
+}
+
 /* 0 if [addr, addr + len) is mapped without gaps in pid, else -ENOMEM. */
 int __wset_maps_covered(pid_t pid, uint64_t addr, uint64_t len)
 {
@@ -205,6 +218,24 @@ static int region_attach(struct wset *ws, struct wset_region *region)
 	return region->id;
 }
 
+/* Takes engine_lock (the caller drops it) and makes a region for a
+ * valid range. */
+static int region_begin(struct wset *ws, enum wset_region_kind kind,
+			uint64_t addr, uint64_t len, uint64_t page_size,
+			struct wset_region **out)
+{
+	int ret;
+
+	pthread_mutex_lock(&ws->engine_lock);
+	pthread_mutex_lock(&ws->lock);
+	ret = check_range(ws, addr, len, page_size);
+	pthread_mutex_unlock(&ws->lock);
+	if (ret < 0)
+		return ret;
+	*out = region_new(kind, addr, len, page_size);
+	return *out ? 0 : -ENOMEM;
+}
+
 int wset_add_anon(struct wset *ws, uint64_t addr, uint64_t len)
 {
 	uint64_t page_size = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -213,15 +244,8 @@ int wset_add_anon(struct wset *ws, uint64_t addr, uint64_t len)
 
 	if (!ws)
 		return -EINVAL;
-	pthread_mutex_lock(&ws->engine_lock);
-	pthread_mutex_lock(&ws->lock);
-	ret = check_range(ws, addr, len, page_size);
-	pthread_mutex_unlock(&ws->lock);
+	ret = region_begin(ws, REGION_ANON, addr, len, page_size, &region);
 	if (ret < 0)
-		goto out;
-	region = region_new(REGION_ANON, addr, len, page_size);
-	ret = -ENOMEM;
-	if (!region)
 		goto out;
 	/* Freeing the staging copy needs MADV_DONTNEED in the target. */
 	region->evictable = !ws->remote && (ws->features & UFFD_FEATURE_MOVE);
@@ -269,15 +293,8 @@ int wset_add_file(struct wset *ws, uint64_t addr, uint64_t len, int fd,
 	if (offset % page_size || offset + len < offset)
 		return -EINVAL;
 
-	pthread_mutex_lock(&ws->engine_lock);
-	pthread_mutex_lock(&ws->lock);
-	ret = check_range(ws, addr, len, page_size);
-	pthread_mutex_unlock(&ws->lock);
+	ret = region_begin(ws, REGION_FILE, addr, len, page_size, &region);
 	if (ret < 0)
-		goto out;
-	region = region_new(REGION_FILE, addr, len, page_size);
-	ret = -ENOMEM;
-	if (!region)
 		goto out;
 	region->hugetlb = page_size != (uint64_t)sysconf(_SC_PAGESIZE);
 	region->offset = offset;

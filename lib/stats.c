@@ -11,10 +11,21 @@ static bool resident(const struct wset_region *region, uint64_t page)
 	return (region->state[page] & (PAGE_PRESENT | PAGE_EVICTED)) == PAGE_PRESENT;
 }
 
-uint64_t __wset_resident_bytes(struct wset *ws)
+static unsigned int age_bucket(unsigned int age)
 {
-	uint64_t bytes = 0;
+	unsigned int bucket = 0;
 
+	while (age && bucket < WSET_AGE_BUCKETS - 1) {
+		age >>= 1;
+		bucket++;
+	}
+	return bucket;
+}
+
+/* Called with ws->lock held. */
+static void histogram_locked(struct wset *ws, struct wset_histogram *hist)
+{
+	memset(hist, 0, sizeof(*hist));
 	for (int i = 0; i < ws->region_count; i++) {
 		struct wset_region *region = ws->regions[i];
 
@@ -22,8 +33,19 @@ uint64_t __wset_resident_bytes(struct wset *ws)
 			continue;
 		for (uint64_t page = 0; page < region->pages; page++)
 			if (resident(region, page))
-				bytes += region->page_size;
+				hist->bytes[age_bucket(region->age[page])] +=
+					region->page_size;
 	}
+}
+
+uint64_t __wset_resident_bytes(struct wset *ws)
+{
+	struct wset_histogram hist;
+	uint64_t bytes = 0;
+
+	histogram_locked(ws, &hist);
+	for (int bucket = 0; bucket < WSET_AGE_BUCKETS; bucket++)
+		bytes += hist.bytes[bucket];
 	return bytes;
 }
 
@@ -68,33 +90,12 @@ int wset_counters(struct wset *ws, struct wset_counters *counters)
 	return 0;
 }
 
-static unsigned int age_bucket(unsigned int age)
-{
-	unsigned int bucket = 0;
-
-	while (age && bucket < WSET_AGE_BUCKETS - 1) {
-		age >>= 1;
-		bucket++;
-	}
-	return bucket;
-}
-
 int wset_histogram(struct wset *ws, struct wset_histogram *hist)
 {
 	if (!ws || !hist)
 		return -EINVAL;
-	memset(hist, 0, sizeof(*hist));
 	pthread_mutex_lock(&ws->lock);
-	for (int i = 0; i < ws->region_count; i++) {
-		struct wset_region *region = ws->regions[i];
-
-		if (!region->active)
-			continue;
-		for (uint64_t page = 0; page < region->pages; page++)
-			if (resident(region, page))
-				hist->bytes[age_bucket(region->age[page])] +=
-					region->page_size;
-	}
+	histogram_locked(ws, hist);
 	pthread_mutex_unlock(&ws->lock);
 	return 0;
 }

@@ -20,59 +20,63 @@ struct file_store {
 	uint64_t error_count;
 };
 
-static int file_put(void *priv, uint64_t key, const void *data, size_t len)
+/* pwrite or pread all of len bytes at key. */
+static int transfer(struct file_store *fs, bool write, uint64_t key, void *buf,
+		    size_t len)
 {
-	struct file_store *fs = priv;
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pwrite(fs->fd, (const char *)data + done, len - done,
-				   (off_t)(key + done));
+		char *at = (char *)buf + done;
+		off_t offset = (off_t)(key + done);
+		ssize_t n = write ? pwrite(fs->fd, at, len - done, offset)
+				  : pread(fs->fd, at, len - done, offset);
+
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			int ret = n < 0 ? -errno : -EIO;
-
 			__wset_count(&fs->error_count, 1);
-			return ret;
+			return n < 0 ? -errno : -EIO;
 		}
 		done += (size_t)n;
 	}
-	__wset_count(&fs->put_count, 1);
-	__wset_count(&fs->stored_bytes, len);
+	__wset_count(write ? &fs->put_count : &fs->get_count, 1);
 	return 0;
+}
+
+static int file_put(void *priv, uint64_t key, const void *data, size_t len)
+{
+	struct file_store *fs = priv;
+	int saved = errno;
+	int ret = transfer(fs, true, key, (void *)data, len);
+
+	if (ret == 0)
+		__wset_count(&fs->stored_bytes, len);
+	errno = saved;
+	return ret;
 }
 
 static int file_get(void *priv, uint64_t key, void *buf, size_t len)
 {
-	struct file_store *fs = priv;
-	size_t done = 0;
+	int saved = errno;
+	int ret = transfer(priv, false, key, buf, len);
 
-	while (done < len) {
-		ssize_t n = pread(fs->fd, (char *)buf + done, len - done,
-				  (off_t)(key + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int ret = n < 0 ? -errno : -EIO;
-
-			__wset_count(&fs->error_count, 1);
-			return ret;
-		}
-		done += (size_t)n;
-	}
-	__wset_count(&fs->get_count, 1);
-	return 0;
+	errno = saved;
+	return ret;
 }
 
 static int file_drop(void *priv, uint64_t key, size_t len)
 {
 	struct file_store *fs = priv;
+	int saved = errno;
 
 	if (fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)key, (off_t)len) < 0) {
+		int ret = -errno;
+
 		__wset_count(&fs->error_count, 1);
-		return -errno;
+		errno = saved;
+		return ret;
 	}
 	__atomic_fetch_sub(&fs->stored_bytes, len, __ATOMIC_RELAXED);
 	return 0;

@@ -57,12 +57,8 @@ int __wset_tick_locked(struct wset *ws)
 	int ret = 0;
 
 	for (int i = 0; i < WSET_MAX_REGIONS; i++) {
-		struct wset_region *region = NULL;
+		struct wset_region *region = __wset_active_region(ws, i);
 
-		pthread_mutex_lock(&ws->lock);
-		if (i < ws->region_count && ws->regions[i]->active)
-			region = ws->regions[i];
-		pthread_mutex_unlock(&ws->lock);
 		if (!region)
 			continue;
 		int err = track_region(ws, region);
