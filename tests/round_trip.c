@@ -38,11 +38,12 @@ int main(int argc, char **argv)
 	if (!mem)
 		tap_skip_all("%s memory: %s", test_memory_name(kind), why);
 	ws = test_create(&config);
-	tap_plan(8);
+	tap_plan(9);
 	tap_diag("mechanism %s, %s memory, %zu pages of %zu bytes",
 		 wset_mechanism_name(wset_mechanism(ws)), test_memory_name(kind),
 		 pages, page);
 
+	errno = 4242; /* no library call may touch it */
 	ret = test_add(ws, kind, mem, len, fd);
 	tap_ok(ret >= 0, "add region: %d", ret);
 	/* First touch goes through MISSING faults: zero fill. */
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
 	       ret, (unsigned long long)evicted, len);
 	/* hugetlbfs has no SEEK_DATA; memfd (shmem) does. */
 	off_t data = kind == MEMORY_MEMFD ? lseek(fd, 0, SEEK_DATA) : -1;
+	errno = 4242; /* lseek set it (ENXIO: no data) */
 	tap_ok(data == -1, "no data left in guest memory file (holes punched)");
 	wset_counters(ws, &counters);
 	tap_ok(counters.evicted_bytes == len && counters.resident_bytes == 0,
@@ -77,6 +79,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)counters.refaults,
 	       (unsigned long long)counters.prefetches,
 	       (unsigned long long)counters.evicted_bytes);
+	tap_ok(errno == 4242, "errno untouched by the library: %d", errno);
 	ret = wset_destroy(ws);
 	tap_ok(ret == 0, "destroy: %d", ret);
 	return tap_done();
