@@ -332,6 +332,19 @@ uint64_t agent_vmm_counter(const struct agent *agent, unsigned int vmm,
 	return result;
 }
 
+const char *agent_vmm_string(const struct agent *agent, unsigned int vmm,
+			     const char *key, char *buffer, size_t size)
+{
+	json_object *status = agent_request(agent, "{\"command\":\"status\"}");
+	json_object *entry = status ? find_vmm(status, vmm) : NULL, *value;
+
+	snprintf(buffer, size, "?");
+	if (entry && json_object_object_get_ex(entry, key, &value))
+		snprintf(buffer, size, "%s", json_object_get_string(value));
+	json_object_put(status);
+	return buffer;
+}
+
 int agent_vmm_count(const struct agent *agent)
 {
 	json_object *status = agent_request(agent, "{\"command\":\"status\"}"), *vmms;

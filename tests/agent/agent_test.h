@@ -8,6 +8,7 @@
 #define AGENT_TEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -78,6 +79,10 @@ json_object *agent_request(const struct agent *agent, const char *request);
 /* A counter of a VMM from {"command":"status"}; UINT64_MAX if absent. */
 uint64_t agent_vmm_counter(const struct agent *agent, unsigned int vmm,
 			   const char *key);
+
+/* A string member of a VMM's status into buffer ("?" if absent). */
+const char *agent_vmm_string(const struct agent *agent, unsigned int vmm,
+			     const char *key, char *buffer, size_t size);
 
 /* Number of VMMs wsetd serves now (-1 on failure). */
 int agent_vmm_count(const struct agent *agent);
