@@ -135,26 +135,28 @@ def _show_progress(log_path, done, started):
 
 
 def build(tree, out, flavour):
-    """Build bzImage and install UAPI headers into out/usr/include."""
+    """Build bzImage and install UAPI headers into out/usr/include.
+
+    The caller holds BuildLock.
+    """
     os.makedirs(out, exist_ok=True)
-    with BuildLock():
-        configure(tree, out, flavour)
-        check_options(os.path.join(out, ".config"), fragments(flavour))
-        log_path = os.path.join(out, "build.log")
-        log(f"kernel: building {flavour} in {out} (log: {log_path})")
-        started = time.time()
-        done = threading.Event()
-        ticker = threading.Thread(target=_show_progress,
-                                  args=(log_path, done, started), daemon=True)
-        ticker.start()
-        try:
-            run(["make", f"O={out}", f"-j{os.cpu_count() or 2}", "bzImage"],
-                cwd=tree, log_path=log_path, what=f"kernel build ({flavour})")
-        finally:
-            done.set()
-        log(f"kernel: {flavour} built in {int(time.time() - started)} s")
-        run(["make", f"O={out}", "headers_install"], cwd=tree,
-            log_path=os.path.join(out, "headers.log"), what="headers_install")
+    configure(tree, out, flavour)
+    check_options(os.path.join(out, ".config"), fragments(flavour))
+    log_path = os.path.join(out, "build.log")
+    log(f"kernel: building {flavour} in {out} (log: {log_path})")
+    started = time.time()
+    done = threading.Event()
+    ticker = threading.Thread(target=_show_progress,
+                              args=(log_path, done, started), daemon=True)
+    ticker.start()
+    try:
+        run(["make", f"O={out}", f"-j{os.cpu_count() or 2}", "bzImage"],
+            cwd=tree, log_path=log_path, what=f"kernel build ({flavour})")
+    finally:
+        done.set()
+    log(f"kernel: {flavour} built in {int(time.time() - started)} s")
+    run(["make", f"O={out}", "headers_install"], cwd=tree,
+        log_path=os.path.join(out, "headers.log"), what="headers_install")
     image = os.path.join(out, "arch", "x86", "boot", "bzImage")
     if not os.path.exists(image):
         raise HarnessError(f"no kernel image at {image}")

@@ -36,7 +36,10 @@ class BootResult:
 
 
 def command(image, initramfs, console, results, cpus, memory, append):
-    return ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max",
+    # One TCG thread for all vCPUs: with a thread per vCPU, a vCPU spinning
+    # on another (TLB shootdown, IPI) that the host has not scheduled makes
+    # the uffd tests ten times slower on a busy 2-core host.
+    return ["qemu-system-x86_64", "-accel", "tcg,thread=single", "-cpu", "max",
             "-smp", str(cpus), "-m", memory,
             "-kernel", image, "-initrd", initramfs, "-append", append,
             "-display", "none", "-monitor", "none", "-no-reboot",
