@@ -88,6 +88,7 @@ def series_patches(series_dir):
 
 def prepare_tree(name, series_dir):
     """Return the work tree for `name` with `series_dir` applied."""
+    series_dir = os.path.abspath(series_dir)
     ensure_pristine()
     workdir = os.path.join(BUILD, "vm", name)
     tree = os.path.join(workdir, "src")
