@@ -163,6 +163,19 @@ int main(void)
 		       agent_vmm_counter(&agent, result.vmm_id, "policy.resident_target") == 1048576,
 	       "set: resident_target changes at run time");
 	unprivileged_set(result.vmm_id);
+	tap_ok(answer_has("{\"command\":\"evict\",\"vmm\":1,\"min_age\":1}", "\"evicted_bytes\":"),
+	       "evict now answers how much it moved");
+	tap_ok(answer_has("{\"command\":\"evict\"}", "evict: needs a vmm"),
+	       "evict needs a VMM");
+	tap_ok(answer_has("{\"command\":\"restore\",\"vmm\":1}", "\"ok\":true") &&
+		       agent_vmm_counter(&agent, 1, "evicted_bytes") == 0,
+	       "restore brings everything back");
+	for (uint64_t page = 0; page < memory.pages; page++)
+		if (!guest_page_verify(&memory, page)) {
+			tap_ok(false, "page %llu intact after evict and restore",
+			       (unsigned long long)page);
+			break;
+		}
 
 	{
 		const char *const status_arguments[] = { "status", NULL };
