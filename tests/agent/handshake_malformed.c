@@ -59,7 +59,7 @@ static const struct bad_case cases[] = {
 	{ "memfd index 0", "[{\"base_host_virt_addr\": %1$llu, \"size\": 4096, \"page_size\": 4096, \"memfd\": 0}]",
 	  "memfd 0: no such fd", true },
 	{ "unmapped memory", "[{\"base_host_virt_addr\": 4096, \"size\": 4096, \"page_size\": 4096}]",
-	  "region 0:" },
+	  "region 0: not mapped in the VMM" },
 };
 
 int main(void)

@@ -23,6 +23,19 @@ static void session_free(struct session *session)
 	free(session);
 }
 
+/* What wset_add_anon() and wset_add_file() mean by their errors. */
+static const char *region_error(int error)
+{
+	switch (error) {
+	case -ENOMEM: return "not mapped in the VMM over its whole length";
+	case -EEXIST: return "overlaps a region already added";
+	case -EINVAL: return "unaligned, or not the kind of memory it claims";
+	case -EBADF: return "its memfd is unusable";
+	case -EOPNOTSUPP: return "this memory kind is not supported by the mechanism";
+	default: return "refused by libwset";
+	}
+}
+
 static int add_regions(struct session *session, struct handshake *handshake,
 		       char *error, size_t error_size)
 {
@@ -41,8 +54,8 @@ static int add_regions(struct session *session, struct handshake *handshake,
 					    handshake->fds[region->memfd_index],
 					    region->offset);
 		if (ret < 0) {
-			snprintf(error, error_size, "region %d: %s", i,
-				 strerror(-ret));
+			snprintf(error, error_size, "region %d: %s (%s)", i,
+				 region_error(ret), strerror(-ret));
 			return ret;
 		}
 		session->region_count++;
