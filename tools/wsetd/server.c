@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "exit_codes.h"
 #include "log.h"
+#include "notify.h"
 #include "report.h"
 
 /* How often the timer checks handshake deadlines and samples history. */
@@ -274,6 +275,7 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 		   session->id, session->name, (int)session->pid,
 		   (unsigned int)session->uid, session->region_count,
 		   wset_mechanism_name(wset_mechanism(session->wset)));
+	notify_systemd("STATUS=serving %u VMMs", daemon->session_count);
 	reply(session->socket_fd, true, session->id,
 	      wset_mechanism_name(wset_mechanism(session->wset)), NULL);
 }
@@ -313,6 +315,7 @@ static int end_session(struct daemon *daemon, struct session *session,
 		}
 	}
 	daemon->session_count--;
+	notify_systemd("STATUS=serving %u VMMs", daemon->session_count);
 	snprintf(name, sizeof(name), "%s", session->name);
 	/* Closing the fds below also removes them from the epoll set. */
 	ret = session_stop(session);
@@ -369,8 +372,10 @@ static void reload(struct daemon *daemon)
 	struct wset_policy policy;
 
 	log_notice("reloading the configuration");
+	notify_systemd("RELOADING=1");
 	if (options_load(&daemon->command_line, &fresh)) {
 		log_error("reload: configuration invalid, keeping the old one");
+		notify_systemd("READY=1\nSTATUS=reload failed: configuration invalid");
 		return;
 	}
 	if (strcmp(fresh.socket, daemon->options.socket) ||
@@ -384,6 +389,7 @@ static void reload(struct daemon *daemon)
 	for (struct session *session = daemon->sessions; session; session = session->next)
 		wset_set_policy(session->wset, &policy);
 	daemon->reloads++;
+	notify_systemd("READY=1");
 }
 
 /* Returns true when the loop must stop. */
@@ -397,6 +403,8 @@ static bool signal_received(struct daemon *daemon)
 		case SIGINT:
 			log_notice("%s from pid %u: returning every page, then exiting",
 				   strsignal((int)info.ssi_signo), info.ssi_pid);
+			notify_systemd("STOPPING=1\nSTATUS=returning every page to %u VMMs",
+				       daemon->session_count);
 			return true;
 		case SIGHUP:
 			reload(daemon);
@@ -432,6 +440,7 @@ int daemon_run(struct daemon *daemon)
 	log_notice("listening on %s (VMMs) and %s (control), library %s",
 		   daemon->options.socket, daemon->options.control_socket,
 		   wset_version());
+	notify_systemd("READY=1\nSTATUS=listening on %s, no VMM yet", daemon->options.socket);
 	for (;;) {
 		/* One event at a time: a handler may free the owner of
 		 * another ready fd; level triggering reports it again. */
