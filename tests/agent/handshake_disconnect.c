@@ -77,6 +77,24 @@ int main(void)
 	       "a silent peer is refused after handshake_timeout_ms");
 	close(fd);
 
+	/* A flood of silent connections: at most 128 are held at a time. */
+	{
+		int flood[140], held;
+
+		for (int i = 0; i < 140; i++)
+			flood[i] = handover_send_raw(agent.socket, "", 0, NULL, 0);
+		sleep_ms(100);
+		held = process_fd_count(agent.pid) - baseline;
+		tap_ok(held <= 128 && held > 0,
+		       "140 silent connections: wsetd holds %d of them, at most 128", held);
+		sleep_ms(1000);
+		tap_ok(process_fd_count(agent.pid) == baseline,
+		       "all of them are closed after the timeout");
+		for (int i = 0; i < 140; i++)
+			if (flood[i] >= 0)
+				close(flood[i]);
+	}
+
 	guest_memory_regions(&memory, regions);
 	tap_ok(handover(agent.socket, "after", regions, 1, &result) == 0,
 	       "a good handshake is accepted afterwards");

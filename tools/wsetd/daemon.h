@@ -30,6 +30,7 @@ struct daemon {
 	unsigned int session_count;
 	unsigned int next_id;
 	struct pending *pending;
+	int pending_count;
 	uint64_t started_ms;
 	uint64_t next_sample_ms;
 	/* Totals since start. */

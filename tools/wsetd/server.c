@@ -22,6 +22,8 @@
 
 /* How often the timer checks handshake deadlines and samples history. */
 #define TIMER_PERIOD_MS 100
+/* Connections still sending their handshake or request, at most. */
+#define MAX_PENDING 128
 
 static uint64_t clock_ms(clockid_t clock)
 {
@@ -159,6 +161,7 @@ static void pending_remove(struct daemon *daemon, struct pending *pending)
 	for (struct pending **link = &daemon->pending; *link; link = &(*link)->next) {
 		if (*link == pending) {
 			*link = pending->next;
+			daemon->pending_count--;
 			break;
 		}
 	}
@@ -205,6 +208,13 @@ static void accept_connection(struct daemon *daemon, int listen_fd,
 
 	if (fd < 0)
 		return;
+	/* Connections still sending count against fds: bound them. */
+	if (daemon->pending_count >= MAX_PENDING) {
+		log_warning("%d connections are still sending their request: "
+			    "closing a new one", MAX_PENDING);
+		close(fd);
+		return;
+	}
 	pending = calloc(1, sizeof(*pending));
 	if (pending)
 		pending->connection = connection_new(kind, fd,
@@ -234,6 +244,7 @@ static void accept_connection(struct daemon *daemon, int listen_fd,
 	pending->watch = (struct watch){ WATCH_CONNECTION, pending };
 	pending->next = daemon->pending;
 	daemon->pending = pending;
+	daemon->pending_count++;
 	event.data.ptr = &pending->watch;
 	if (epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, fd, &event))
 		pending_remove(daemon, pending);
