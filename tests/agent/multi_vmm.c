@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "agent_test.h"
+#include "guest_memory.h"
+#include "handover.h"
 
 struct vmm {
 	const char *name;
@@ -41,7 +43,7 @@ static unsigned int find_id(const struct agent *agent, const char *name)
 
 int main(void)
 {
-	const char *const arguments[] = { "--interval-ms", "100", NULL };
+	const char *const arguments[] = { "--interval-ms", "100", "--max-vmms", "3", NULL };
 	struct vmm vmms[3] = {
 		{ "alpha", "8M", "memfd", 8 << 20 },
 		{ "beta", "16M", "anon", 16 << 20 },
@@ -73,6 +75,20 @@ int main(void)
 		       "%s: its own layout (%s)", vmms[i].name, vmms[i].memory);
 		tap_ok(agent_vmm_counter(&agent, vmms[i].id, "pid") == (uint64_t)vmms[i].pid,
 		       "%s: its own pid", vmms[i].name);
+	}
+
+	{
+		struct handover_region regions[GUEST_MAX_REGIONS];
+		struct handover_result refused;
+		struct guest_memory memory;
+
+		if (guest_memory_create(&memory, GUEST_MEMFD, 1 << 20, 1) == 0) {
+			guest_memory_regions(&memory, regions);
+			tap_ok(handover(agent.socket, "fourth", regions, 1, &refused) < 0 &&
+				       strstr(refused.error, "already serving max_vmms = 3"),
+			       "a fourth VMM is refused: max_vmms = 3");
+			guest_memory_destroy(&memory);
+		}
 	}
 
 	snprintf(request, sizeof(request),

@@ -260,6 +260,14 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	memcpy(handshake.fds, connection->fds, sizeof(handshake.fds));
 	handshake.fd_count = connection->fd_count;
 	connection->fd_count = 0; /* the handshake owns the fds now */
+	/* Several handshakes may have been under way when the limit was met. */
+	if (daemon->session_count >= daemon->options.max_vmms) {
+		snprintf(error, sizeof(error), "already serving max_vmms = %u VMMs",
+			 daemon->options.max_vmms);
+		handshake_close_fds(&handshake);
+		reject(daemon, connection, error);
+		return;
+	}
 	if (handshake_parse(connection->document, &handshake, error, sizeof(error)) ||
 	    session_start(&daemon->options, &handshake, &connection->peer,
 			  daemon->next_id, connection->fd, &session, error,
