@@ -109,8 +109,10 @@ int session_start(const struct wsetd_options *options,
 	adopt.pid = peer->pid;
 	ret = wset_adopt(&config, &adopt, &session->wset);
 	if (ret < 0) {
-		snprintf(error, error_size, "cannot adopt the userfaultfd: %s",
-			 strerror(-ret));
+		snprintf(error, error_size, "cannot adopt the userfaultfd: %s%s",
+			 strerror(-ret),
+			 ret == -EINVAL ? " (was UFFDIO_API called on it already? "
+					  "wsetd negotiates the features itself)" : "");
 		session_free(session);
 		return ret;
 	}
