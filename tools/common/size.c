@@ -5,16 +5,26 @@
 
 #include "size.h"
 
-int size_parse(const char *text, uint64_t *bytes)
+int decimal_parse(const char *text, uint64_t *value, const char **rest)
 {
-	unsigned int shift = 0;
 	char *end;
 
 	if (*text < '0' || *text > '9')
 		return -1;
 	errno = 0;
-	*bytes = strtoull(text, &end, 10);
+	*value = strtoull(text, &end, 10);
 	if (errno)
+		return -1;
+	*rest = end;
+	return 0;
+}
+
+int size_parse(const char *text, uint64_t *bytes)
+{
+	unsigned int shift = 0;
+	const char *end;
+
+	if (decimal_parse(text, bytes, &end))
 		return -1;
 	switch (*end) {
 	case '\0': break;

@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+/* Strict unsigned decimal: digits only, no sign, no overflow; *rest points
+ * after the digits.  Returns 0 or -1. */
+int decimal_parse(const char *text, uint64_t *value, const char **rest);
+
 /* Decimal bytes with an optional K, M, G or T suffix (binary units, an
  * optional "iB" after it).  Returns 0, or -1 for anything else, overflow
  * included. */

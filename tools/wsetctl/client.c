@@ -20,6 +20,15 @@ json_object *client_request(const char *command)
 	return request;
 }
 
+json_object *client_request_for(const char *command, long vmm)
+{
+	json_object *request = client_request(command);
+
+	if (vmm > 0)
+		json_object_object_add(request, "vmm", json_object_new_int64(vmm));
+	return request;
+}
+
 static int connect_to_daemon(void)
 {
 	struct sockaddr_un address = { .sun_family = AF_UNIX };

@@ -26,4 +26,7 @@ json_object *client_exchange(json_object *request, int *exit_code);
 /* A request {"command": name}. */
 json_object *client_request(const char *command);
 
+/* The same for one VMM ({"vmm": id}), or for all when vmm is 0. */
+json_object *client_request_for(const char *command, long vmm);
+
 #endif

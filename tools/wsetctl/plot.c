@@ -154,11 +154,7 @@ int command_plot(int argc, char **argv)
 		answer = read_history_file(input);
 		exit_code = WSETCTL_EXIT_USAGE;
 	} else {
-		json_object *request = client_request("history");
-
-		if (vmm > 0)
-			json_object_object_add(request, "vmm", json_object_new_int64(vmm));
-		answer = client_exchange(request, &exit_code);
+		answer = client_exchange(client_request_for("history", vmm), &exit_code);
 	}
 	if (!answer)
 		return exit_code;

@@ -11,14 +11,12 @@
 #include "format.h"
 #include "size.h"
 
+/* A whole decimal number. */
 static int parse_unsigned(const char *text, uint64_t *value)
 {
-	char *end;
+	const char *rest;
 
-	if (*text < '0' || *text > '9')
-		return -1;
-	*value = strtoull(text, &end, 10);
-	return *end ? -1 : 0;
+	return decimal_parse(text, value, &rest) || *rest ? -1 : 0;
 }
 
 /* KEY=VALUE into the "policy" object; -1 after printing why. */
@@ -69,15 +67,6 @@ static int add_setting(json_object *policy, const char *setting)
 	return 0;
 }
 
-static json_object *targeted(const char *command, long vmm)
-{
-	json_object *request = client_request(command);
-
-	if (vmm > 0)
-		json_object_object_add(request, "vmm", json_object_new_int64(vmm));
-	return request;
-}
-
 int command_set(int argc, char **argv)
 {
 	json_object *request, *policy, *answer;
@@ -98,7 +87,7 @@ int command_set(int argc, char **argv)
 			return WSETCTL_EXIT_USAGE;
 		}
 	}
-	request = targeted("set", vmm);
+	request = client_request_for("set", vmm);
 	json_object_object_add(request, "policy", policy);
 	answer = client_exchange(request, &exit_code);
 	json_object_put(answer);
@@ -117,7 +106,7 @@ int command_evict(int argc, char **argv)
 		fprintf(stderr, "wsetctl evict: usage: evict VMM [min_age=N] [max_bytes=SIZE]\n");
 		return WSETCTL_EXIT_USAGE;
 	}
-	request = targeted("evict", vmm);
+	request = client_request_for("evict", vmm);
 	for (int i = 2; i < argc; i++) {
 		if (strncmp(argv[i], "min_age=", 8) == 0 &&
 		    !parse_unsigned(argv[i] + 8, &value) && value <= 255) {
@@ -149,7 +138,7 @@ int command_restore(int argc, char **argv)
 		fprintf(stderr, "wsetctl restore: usage: restore VMM|all\n");
 		return WSETCTL_EXIT_USAGE;
 	}
-	answer = client_exchange(targeted("restore", vmm), &exit_code);
+	answer = client_exchange(client_request_for("restore", vmm), &exit_code);
 	json_object_put(answer);
 	return exit_code;
 }

@@ -29,15 +29,6 @@ long parse_vmm(const char *text)
 	return id;
 }
 
-static json_object *request_for(const char *command, long vmm)
-{
-	json_object *request = client_request(command);
-
-	if (vmm > 0)
-		json_object_object_add(request, "vmm", json_object_new_int64(vmm));
-	return request;
-}
-
 int command_status(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -191,7 +182,7 @@ int command_history(int argc, char **argv)
 	}
 	if (argc == 2 && (vmm = parse_vmm(argv[1])) < 0)
 		return WSETCTL_EXIT_USAGE;
-	answer = client_exchange(request_for("history", vmm), &exit_code);
+	answer = client_exchange(client_request_for("history", vmm), &exit_code);
 	if (!answer)
 		return exit_code;
 	printf("%s\n", json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN));

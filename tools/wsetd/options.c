@@ -84,21 +84,6 @@ static const struct option_description *find_description(const char *name)
 	return NULL;
 }
 
-/* Strict unsigned decimal: digits only, no sign, no overflow. */
-static int parse_decimal(const char *text, uint64_t *value, const char **rest)
-{
-	char *end;
-
-	if (*text < '0' || *text > '9')
-		return -1;
-	errno = 0;
-	*value = strtoull(text, &end, 10);
-	if (errno)
-		return -1;
-	*rest = end;
-	return 0;
-}
-
 static int parse_boolean(const char *text, bool *value)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
@@ -129,7 +114,7 @@ static int parse_uids(const char *text, struct wsetd_options *options,
 		uint64_t uid;
 		const char *rest;
 
-		if (parse_decimal(cursor, &uid, &rest) || uid >= UINT32_MAX ||
+		if (decimal_parse(cursor, &uid, &rest) || uid >= UINT32_MAX ||
 		    (*rest != ',' && *rest != '\0')) {
 			snprintf(why, why_size,
 				 "expected numeric uids separated by commas, or none");
@@ -168,7 +153,7 @@ static int option_set(struct wsetd_options *options,
 			strcpy(field, value);
 		break;
 	case KIND_UNSIGNED:
-		if (parse_decimal(value, &number, &rest) || *rest)
+		if (decimal_parse(value, &number, &rest) || *rest)
 			snprintf(why, sizeof(why), "is not a decimal number");
 		else if (number < description->minimum ||
 			 number > description->maximum)
