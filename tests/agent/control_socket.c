@@ -84,10 +84,21 @@ static void unprivileged_set(unsigned int vmm)
 		char verdict = 'n';
 
 		if (setgid(65534) == 0 && setuid(65534) == 0) {
+			struct handover_region regions[GUEST_MAX_REGIONS];
+			struct handover_result refused;
+			struct guest_memory memory;
+
 			answer = agent_request(&agent, request);
 			if (answer && strstr(json_object_to_json_string(answer),
 					     "uid 65534 may not change wsetd"))
 				verdict = 'y';
+			/* Nor may it hand over a VMM. */
+			if (guest_memory_create(&memory, GUEST_MEMFD, 1 << 20, 1) == 0) {
+				guest_memory_regions(&memory, regions);
+				if (handover(agent.socket, "intruder", regions, 1, &refused) == 0 ||
+				    !strstr(refused.error, "uid 65534 is not allowed"))
+					verdict = 'n';
+			}
 		} else {
 			verdict = 's';
 		}
@@ -108,8 +119,8 @@ static void unprivileged_set(unsigned int vmm)
 		else
 			tap_ok(verdict == 'y' &&
 				       agent_vmm_counter(&agent, vmm, "policy.min_idle_age") == 4,
-			       "a set from uid 65534 is refused (the control socket is "
-			       "made world-writable for this)");
+			       "a set and a handshake from uid 65534 are refused (the "
+			       "sockets are made world-writable for this)");
 	}
 }
 

@@ -225,22 +225,6 @@ static void accept_connection(struct daemon *daemon, int listen_fd,
 		close(fd);
 		return;
 	}
-	if (kind == CONNECTION_VMM) {
-		char why[128] = "";
-
-		if (!daemon_uid_allowed(daemon, pending->connection->peer.uid))
-			snprintf(why, sizeof(why), "uid %u is not allowed",
-				 (unsigned int)pending->connection->peer.uid);
-		else if (daemon->session_count >= daemon->options.max_vmms)
-			snprintf(why, sizeof(why), "already serving max_vmms = %u VMMs",
-				 daemon->options.max_vmms);
-		if (why[0]) {
-			reject(daemon, pending->connection, why);
-			connection_free(pending->connection);
-			free(pending);
-			return;
-		}
-	}
 	pending->watch = (struct watch){ WATCH_CONNECTION, pending };
 	pending->next = daemon->pending;
 	daemon->pending = pending;
@@ -260,10 +244,16 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	memcpy(handshake.fds, connection->fds, sizeof(handshake.fds));
 	handshake.fd_count = connection->fd_count;
 	connection->fd_count = 0; /* the handshake owns the fds now */
-	/* Several handshakes may have been under way when the limit was met. */
-	if (daemon->session_count >= daemon->options.max_vmms) {
+	/* Checked once the handshake is read, so that the VMM gets the answer
+	 * rather than a connection reset in the middle of its message. */
+	error[0] = '\0';
+	if (!daemon_uid_allowed(daemon, connection->peer.uid))
+		snprintf(error, sizeof(error), "uid %u is not allowed",
+			 (unsigned int)connection->peer.uid);
+	else if (daemon->session_count >= daemon->options.max_vmms)
 		snprintf(error, sizeof(error), "already serving max_vmms = %u VMMs",
 			 daemon->options.max_vmms);
+	if (error[0]) {
 		handshake_close_fds(&handshake);
 		reject(daemon, connection, error);
 		return;
