@@ -20,8 +20,9 @@ DONE = re.compile(r"^wset-guest: done status (\d+)")
 SPLATS = re.compile(
     r"BUG[: ]|WARNING:|Call Trace:|Kernel panic|Oops|KASAN|UBSAN|"
     r"general protection fault|possible circular locking|"
-    r"possible recursive locking|inconsistent lock state|lockdep|"
-    r"DEBUG_LOCKS_WARN_ON|INFO: task .* blocked for more than|"
+    r"possible recursive locking|inconsistent lock state|"
+    r"suspicious RCU usage|bad unlock balance|lock held when returning|"
+    r"lockdep is turned off|DEBUG_LOCKS_WARN_ON|INFO: task .* blocked for more than|"
     r"soft lockup|hard LOCKUP|RCU stall|rcu_.*detected stall")
 
 
