@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 	test_require(config.mechanism);
 	ws = test_create(&config);
 	rwp = wset_mechanism(ws) == WSET_MECHANISM_RWP;
-	tap_plan(10);
+	tap_plan(11);
 	tap_diag("mechanism %s", wset_mechanism_name(wset_mechanism(ws)));
 	for (int r = 0; r < 2; r++) {
 		mem[r] = test_memory(kinds[r], len, &fd[r], why, sizeof(why));
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < PAGES; i++)
 			memset(mem[r] + i * page, (int)(i & 0xff) | 1, page);
 	}
-	wset_tick(ws);
+	int tick_error = wset_tick(ws);
 	for (int interval = 0; interval < INTERVALS; interval++) {
 		for (int r = 0; r < 2; r++)
 			for (size_t i = 0; i < PAGES; i++) {
@@ -58,9 +58,12 @@ int main(int argc, char **argv)
 				else if (read_hot(i))
 					sink += *(volatile uint64_t *)word;
 			}
-		wset_tick(ws);
+		int ret = wset_tick(ws);
+		if (ret < 0 && !tick_error)
+			tick_error = ret;
 	}
 	(void)sink;
+	tap_ok(tick_error == 0, "tracking intervals run: %s", strerror(-tick_error));
 
 	for (int r = 0; r < 2; r++) {
 		size_t written_found = 0, read_found = 0, idle_found = 0;

@@ -38,7 +38,7 @@ int main(int argc, char **argv)
 	if (!mem)
 		tap_skip_all("%s memory: %s", test_memory_name(kind), why);
 	ws = test_create(&config);
-	tap_plan(9);
+	tap_plan(10);
 	tap_diag("mechanism %s, %s memory, %zu pages of %zu bytes",
 		 wset_mechanism_name(wset_mechanism(ws)), test_memory_name(kind),
 		 pages, page);
@@ -50,8 +50,11 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < pages; i++)
 		for (size_t off = 0; off < page; off += 512)
 			((uint64_t *)(mem + i * page + off))[0] = i * 7919 + off;
+	int tick_error = 0;
 	for (int t = 0; t < 3; t++)
-		wset_tick(ws);
+		if ((ret = wset_tick(ws)) < 0 && !tick_error)
+			tick_error = ret;
+	tap_ok(tick_error == 0, "tracking intervals run: %s", strerror(-tick_error));
 	ret = wset_evict(ws, 2, 0, &evicted);
 	tap_ok(ret == 0 && evicted == len, "evict all cold pages: ret %d, %llu of %zu bytes",
 	       ret, (unsigned long long)evicted, len);

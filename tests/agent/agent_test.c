@@ -413,3 +413,20 @@ uint64_t agent_wait_counter(const struct agent *agent, unsigned int vmm,
 	}
 	return 0;
 }
+
+uint64_t agent_evict_some(const struct agent *agent, unsigned int vmm)
+{
+	uint64_t evicted = agent_wait_counter(agent, vmm, "evicted_bytes", 3000);
+	char request[96], mechanism[16];
+
+	if (evicted)
+		return evicted;
+	snprintf(request, sizeof(request),
+		 "{\"command\":\"evict\",\"vmm\":%u,\"min_age\":1}", vmm);
+	json_object_put(agent_request(agent, request));
+	evicted = agent_wait_counter(agent, vmm, "evicted_bytes", 100);
+	if (evicted || strcmp(agent_vmm_string(agent, vmm, "mechanism", mechanism,
+					       sizeof(mechanism)), "rwp"))
+		return evicted;
+	return agent_wait_counter(agent, vmm, "evicted_bytes", 20000);
+}

@@ -60,6 +60,11 @@ void agent_finish(struct agent *agent);
 uint64_t agent_wait_counter(const struct agent *agent, unsigned int vmm,
 			    const char *key, int timeout_ms);
 
+/* Get some of a VMM's pages evicted: wait for the policy, then ask for an
+ * eviction, then (rwp only: libwset evicts another process's memory only
+ * with it) wait longer.  Returns the evicted bytes, 0 if none. */
+uint64_t agent_evict_some(const struct agent *agent, unsigned int vmm);
+
 /* Send signal (0: none) and wait up to timeout_ms for wsetd to exit.
  * Returns its exit status, or -1 if it is still running (then killed). */
 int agent_stop(struct agent *agent, int signal_number, int timeout_ms);

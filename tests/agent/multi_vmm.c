@@ -67,7 +67,7 @@ int main(void)
 			 vmms[i].name);
 		vmms[i].pid = spawn_tool("wset-demo-vmm", vmm_arguments, vmms[i].log);
 	}
-	tap_ok(agent_wait_vmm_count(&agent, 3, 10000), "three VMMs are served");
+	tap_ok(agent_wait_vmm_count(&agent, 3, 30000), "three VMMs are served");
 	for (int i = 0; i < 3; i++) {
 		vmms[i].id = find_id(&agent, vmms[i].name);
 		tap_ok(vmms[i].id && agent_vmm_counter(&agent, vmms[i].id, "tracked_bytes") ==
@@ -111,7 +111,7 @@ int main(void)
 	tap_ok(agent_wait_vmm_count(&agent, 2, 5000), "alpha killed: two VMMs left");
 	for (int i = 1; i < 3; i++)
 		intervals[i] = agent_vmm_counter(&agent, vmms[i].id, "intervals");
-	sleep_ms(500);
+	sleep_ms(1500);
 	for (int i = 1; i < 3; i++)
 		tap_ok(agent_vmm_counter(&agent, vmms[i].id, "intervals") > intervals[i],
 		       "%s is still tracked after alpha died", vmms[i].name);

@@ -58,9 +58,9 @@ int main(void)
 		};
 		vmm = spawn_tool("wset-demo-vmm", vmm_arguments, vmm_log);
 	}
-	tap_ok(agent_wait_vmm_count(&agent, 1, 10000), "the demo VMM connects");
+	tap_ok(agent_wait_vmm_count(&agent, 1, 30000), "the demo VMM connects");
 	agent_vmm_string(&agent, 1, "mechanism", mechanism, sizeof(mechanism));
-	evicted = agent_wait_counter(&agent, 1, "evicted_bytes", 8000);
+	evicted = agent_evict_some(&agent, 1);
 	tap_diag("evicted when killed: %llu bytes", (unsigned long long)evicted);
 
 	clock_gettime(CLOCK_MONOTONIC, &before);
