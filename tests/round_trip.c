@@ -38,7 +38,7 @@ int main(int argc, char **argv)
 	if (!mem)
 		tap_skip_all("%s memory: %s", test_memory_name(kind), why);
 	ws = test_create(&config);
-	tap_plan(10);
+	tap_plan(11);
 	tap_diag("mechanism %s, %s memory, %zu pages of %zu bytes",
 		 wset_mechanism_name(wset_mechanism(ws)), test_memory_name(kind),
 		 pages, page);
@@ -82,6 +82,12 @@ int main(int argc, char **argv)
 	       (unsigned long long)counters.refaults,
 	       (unsigned long long)counters.prefetches,
 	       (unsigned long long)counters.evicted_bytes);
+	uint64_t histogram = 0;
+	for (int b = 0; b < WSET_LATENCY_BUCKETS; b++)
+		histogram += counters.fault_latency_us[b];
+	tap_ok(counters.faults >= counters.refaults && histogram == counters.faults,
+	       "fault latency histogram holds all %llu faults",
+	       (unsigned long long)counters.faults);
 	tap_ok(errno == 4242, "errno untouched by the library: %d", errno);
 	ret = wset_destroy(ws);
 	tap_ok(ret == 0, "destroy: %d", ret);
