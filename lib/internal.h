@@ -193,7 +193,7 @@ int __wset_pagemap_mark(struct wset *ws, struct wset_region *region,
 /* region.c */
 struct wset_region *__wset_find_region(struct wset *ws, uint64_t addr);
 struct wset_region *__wset_active_region(struct wset *ws, int index);
-int __wset_maps_covered(pid_t pid, uint64_t addr, uint64_t len);
+int __wset_maps_covered(pid_t pid, uint64_t addr, uint64_t len, bool file);
 void __wset_region_free(struct wset_region *region);
 
 /* track.c */

@@ -43,36 +43,47 @@ struct wset_region *__wset_active_region(struct wset *ws, int index)
 	return region;
 }
 
-/* 0 if [addr, addr + len) is mapped without gaps in pid, else -ENOMEM. */
-int __wset_maps_covered(pid_t pid, uint64_t addr, uint64_t len)
+/*
+ * 0 if [addr, addr + len) is mapped without gaps in pid, else -ENOMEM;
+ * -EINVAL if some of it is not the kind asked for: private anonymous
+ * memory (file = false) or a shared file mapping (file = true).
+ */
+int __wset_maps_covered(pid_t pid, uint64_t addr, uint64_t len, bool file)
 {
 	char path[64], line[512];
 	uint64_t cursor = addr, end = addr + len;
-	int saved = errno;
+	int saved = errno, ret = 0;
 	FILE *maps;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	maps = fopen(path, "re");
 	if (!maps) {
-		int ret = -errno;
-
+		ret = -errno;
 		errno = saved;
 		return ret;
 	}
 	while (cursor < end && fgets(line, sizeof(line), maps)) {
-		uint64_t start, stop;
+		uint64_t start, stop, inode;
+		char perms[8], name[256] = "";
 
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &stop) != 2)
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %*s %*s %" SCNu64 " %255s",
+			   &start, &stop, perms, &inode, name) < 4)
 			continue;
 		if (stop <= cursor)
 			continue;
 		if (start > cursor)
 			break;
+		bool shared = perms[3] == 's';
+		bool anonymous = inode == 0 && !strstr(name, "anon_hugepage");
+		if (file ? !shared : shared || !anonymous)
+			ret = -EINVAL;
 		cursor = stop;
 	}
 	fclose(maps);
 	errno = saved;
-	return cursor >= end ? 0 : -ENOMEM;
+	if (cursor < end)
+		return -ENOMEM;
+	return ret;
 }
 
 void __wset_region_free(struct wset_region *region)
@@ -101,15 +112,15 @@ static bool overlaps(struct wset *ws, uint64_t addr, uint64_t len)
 	return false;
 }
 
-static int check_range(struct wset *ws, uint64_t addr, uint64_t len,
-		       uint64_t page_size)
+static int check_range(struct wset *ws, enum wset_region_kind kind,
+		       uint64_t addr, uint64_t len, uint64_t page_size)
 {
 	if (len == 0 || addr % page_size || len % page_size ||
 	    addr + len < addr)
 		return -EINVAL;
 	if (overlaps(ws, addr, len))
 		return -EEXIST;
-	return __wset_maps_covered(ws->pid, addr, len);
+	return __wset_maps_covered(ws->pid, addr, len, kind == REGION_FILE);
 }
 
 /* The staging area takes pages moved out of anonymous regions; UFFDIO_MOVE
@@ -228,7 +239,7 @@ static int region_begin(struct wset *ws, enum wset_region_kind kind,
 
 	pthread_mutex_lock(&ws->engine_lock);
 	pthread_mutex_lock(&ws->lock);
-	ret = check_range(ws, addr, len, page_size);
+	ret = check_range(ws, kind, addr, len, page_size);
 	pthread_mutex_unlock(&ws->lock);
 	if (ret < 0)
 		return ret;

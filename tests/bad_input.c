@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 
 	config.mechanism = test_mechanism(argc, argv);
 	ws = test_create(&config);
-	tap_plan(68);
+	tap_plan(70);
 
 	EXPECT(wset_probe(NULL), -EINVAL);
 	EXPECT(wset_create(&config, NULL), -EINVAL);
@@ -113,6 +113,8 @@ int main(int argc, char **argv)
 	EXPECT(wset_add_file(ws, (uintptr_t)mem, page, fd, 1), -EINVAL);
 	EXPECT(wset_add_file(ws, (uintptr_t)mem, 0, fd, 0), -EINVAL);
 	EXPECT(wset_add_file(ws, (uintptr_t)hole, page, fd, 0), -ENOMEM);
+	EXPECT(wset_add_anon(ws, (uintptr_t)mem, page), -EINVAL);
+	EXPECT(wset_add_file(ws, (uintptr_t)anon, page, fd, 0), -EINVAL);
 	region = wset_add_anon(ws, (uintptr_t)anon, 8 * page);
 	tap_ok(region >= 0, "a good anonymous region is accepted: %d", region);
 	EXPECT(wset_add_anon(ws, (uintptr_t)anon + 4 * page, page), -EEXIST);
