@@ -125,7 +125,10 @@ struct wset_policy {
  * interval_ms:    tracking interval used by wset_start().
  * wss_age:        a page belongs to the working set when its age is below
  *                 this (1: touched during the last interval).
- * fault_threads:  handler threads serving faults (1..64).
+ * fault_threads:  handler threads serving faults (1..64).  With one,
+ *                 events (REMOVE, UNMAP, REMAP) and faults are handled in
+ *                 the order the kernel sent them; with more, a fault may
+ *                 overtake an earlier event.
  * prefetch_pages: on a fault on an evicted page, also bring back up to this
  *                 many pages evicted in the same batch (0: none).
  * store:          where evicted pages go; NULL: a sparse-file store in
