@@ -36,6 +36,14 @@ static void touch_hot(uint8_t *mem, int round)
 		mem[i * page + 1] = (uint8_t)round;
 }
 
+static double now_seconds(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
 static void pause_ms(long ms)
 {
 	const struct timespec pause = { .tv_sec = ms / 1000,
@@ -100,10 +108,14 @@ int main(int argc, char **argv)
 	uint64_t first = counters.evictions;
 	tap_ok(first >= 95 && first <= 100, "first burst limited to one second's worth: %llu pages",
 	       (unsigned long long)first);
+	/* The budget refills while the ticks run: allow what their time buys. */
+	double started = now_seconds();
 	wset_tick(ws);
+	double allowed = 100 * (now_seconds() - started) + 1;
 	wset_counters(ws, &counters);
-	tap_ok(counters.evictions - first <= 5, "no budget left right after: %llu more pages",
-	       (unsigned long long)(counters.evictions - first));
+	tap_ok(counters.evictions - first <= allowed,
+	       "no budget left right after: %llu more pages (%.0f allowed)",
+	       (unsigned long long)(counters.evictions - first), allowed);
 	pause_ms(300);
 	wset_tick(ws);
 	wset_counters(ws, &counters);
@@ -119,9 +131,13 @@ int main(int argc, char **argv)
 	ws = test_create(&config);
 	mem = setup(ws);
 	tap_ok(wset_start(ws) == 0, "tracker started");
-	for (int round = 0; round < 20; round++) {
+	/* Up to 10 s on a slow machine; usually a few intervals. */
+	for (int round = 0; round < 500; round++) {
 		touch_hot(mem, round);
 		pause_ms(20);
+		wset_counters(ws, &counters);
+		if (counters.intervals >= 5 && counters.evictions >= PAGES - HOT - 50)
+			break;
 	}
 	wset_stop(ws);
 	wset_counters(ws, &counters);
