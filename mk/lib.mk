@@ -56,5 +56,6 @@ install-lib: lib
 	ln -sf libwset.so.$(WSET_VERSION) $(DESTDIR)$(PREFIX)/lib/$(WSET_SONAME)
 	ln -sf $(WSET_SONAME) $(DESTDIR)$(PREFIX)/lib/libwset.so
 	install -m 644 $(WSET_STATIC) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(WSET_PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(WSET_VERSION)|' \
+		lib/wset.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/wset.pc
 	install -m 644 man/man3/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
