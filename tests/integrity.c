@@ -149,6 +149,11 @@ int main(int argc, char **argv)
 
 	config.mechanism = test_mechanism(argc, argv);
 	config.fault_threads = 2;
+	/* The background tracker applies a policy on top of the explicit
+	 * calls below: both paths run at once. */
+	config.interval_ms = 10;
+	config.policy.enabled = true;
+	config.policy.min_idle_age = 2;
 	test_require(config.mechanism);
 	ws = test_create(&config);
 	tap_plan(7);
@@ -186,6 +191,8 @@ int main(int argc, char **argv)
 		workers[i].sequence = calloc(slot_count / WORKERS + 1, sizeof(uint64_t));
 		pthread_create(&workers[i].thread, NULL, work, &workers[i]);
 	}
+	if (wset_start(ws) < 0)
+		tap_bail("wset_start");
 	for (int cycle = 0; cycle < cycles; cycle++) {
 		const struct timespec pause = { .tv_nsec = 3 * 1000000L };
 		uint64_t evicted = 0;
@@ -205,6 +212,7 @@ int main(int argc, char **argv)
 			tap_diag("cycle %d: wset_restore_all: %s", cycle, strerror(-ret));
 		nanosleep(&pause, NULL);
 	}
+	wset_stop(ws);
 	atomic_store(&stop, true);
 	for (int i = 0; i < WORKERS; i++)
 		pthread_join(workers[i].thread, NULL);

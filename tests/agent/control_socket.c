@@ -250,8 +250,9 @@ int main(void)
 
 		status = wsetctl(output, sizeof(output), top_arguments);
 		tap_ok(status == 0 && strstr(output, "wsetd pid") &&
-			       strstr(strstr(output, "wsetd pid") + 1, "wsetd pid"),
-		       "wsetctl top refreshes the table");
+			       strstr(strstr(output, "wsetd pid") + 1, "wsetd pid") &&
+			       strstr(output, "REFAULTS/S"),
+		       "wsetctl top refreshes the table and shows rates");
 	}
 	snprintf(png, sizeof(png), "%s/plot.png", agent.directory);
 	if (have_gnuplot()) {
