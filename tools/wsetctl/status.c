@@ -89,6 +89,45 @@ static void stop_top(int signal_number)
 	top_stop = 1;
 }
 
+static json_object *find_vmm(json_object *status, uint64_t id)
+{
+	json_object *vmms;
+
+	if (!json_object_object_get_ex(status, "vmms", &vmms))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(vmms); i++)
+		if (json_member_u64(json_object_array_get_idx(vmms, i), "id") == id)
+			return json_object_array_get_idx(vmms, i);
+	return NULL;
+}
+
+/* Rates since the previous refresh, a line per VMM seen both times. */
+static void print_rates(json_object *before, json_object *after)
+{
+	json_object *vmms, *about_before, *about_after;
+	double seconds;
+
+	json_object_object_get_ex(before, "daemon", &about_before);
+	json_object_object_get_ex(after, "daemon", &about_after);
+	seconds = (double)(json_member_u64(about_after, "uptime_ms") -
+			   json_member_u64(about_before, "uptime_ms")) / 1000;
+	if (seconds <= 0 || !json_object_object_get_ex(after, "vmms", &vmms))
+		return;
+	printf("\n%-4s %10s %10s %12s %12s   (pages per second)\n", "VMM", "FAULTS/S",
+	       "REFAULTS/S", "EVICTIONS/S", "PREFETCHES/S");
+	for (size_t i = 0; i < json_object_array_length(vmms); i++) {
+		json_object *now = json_object_array_get_idx(vmms, i);
+		json_object *then = find_vmm(before, json_member_u64(now, "id"));
+		if (!then)
+			continue;
+#define RATE(key) ((double)(json_member_u64(now, key) - json_member_u64(then, key)) / seconds)
+		printf("%-4llu %10.0f %10.0f %12.0f %12.0f\n",
+		       (unsigned long long)json_member_u64(now, "id"), RATE("faults"),
+		       RATE("refaults"), RATE("evictions"), RATE("prefetches"));
+#undef RATE
+	}
+}
+
 int command_top(int argc, char **argv)
 {
 	double delay = 1.0;
@@ -122,6 +161,7 @@ int command_top(int argc, char **argv)
 	}
 	signal(SIGINT, stop_top);
 	signal(SIGTERM, stop_top);
+	json_object *previous = NULL;
 	while (!top_stop && iterations != 0) {
 		int exit_code;
 		json_object *answer = client_exchange(client_request("status"), &exit_code);
@@ -142,14 +182,18 @@ int command_top(int argc, char **argv)
 		       (unsigned long long)json_member_u64(daemon, "uptime_ms") / 1000,
 		       now, delay);
 		format_status_table(answer, stdout);
+		if (previous)
+			print_rates(previous, answer);
 		fflush(stdout);
-		json_object_put(answer);
+		json_object_put(previous);
+		previous = answer;
 		if (iterations > 0 && --iterations == 0)
 			break;
 		struct timespec pause = { (time_t)delay,
 					  (long)((delay - (double)(time_t)delay) * 1e9) };
 		nanosleep(&pause, NULL);
 	}
+	json_object_put(previous);
 	return WSETCTL_EXIT_OK;
 }
 
