@@ -6,6 +6,7 @@
  * accesses to the batch block until the step is done.
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "internal.h"
 
@@ -50,15 +51,64 @@ static int rwp_arm(struct wset *ws, struct wset_region *region, uint64_t start,
 	return rwp_protect(ws, start, end, true);
 }
 
+struct accessed {
+	struct wset_region *region;
+	uint8_t *touched;
+	uint64_t first; /* page index of touched[0] */
+	uint64_t (*ranges)[2];
+	size_t count, capacity;
+	bool no_memory;
+};
+
+static void note_accessed(void *arg, uint64_t start, uint64_t end,
+			  uint64_t categories)
+{
+	struct accessed *seen = arg;
+	const struct wset_region *region = seen->region;
+
+	(void)categories;
+	for (uint64_t addr = start; addr < end; addr += region->page_size)
+		seen->touched[(addr - region->addr) / region->page_size - seen->first] = 1;
+	if (seen->count == seen->capacity) {
+		size_t capacity = seen->capacity ? 2 * seen->capacity : 64;
+		void *ranges = realloc(seen->ranges, capacity * sizeof(seen->ranges[0]));
+
+		if (!ranges) {
+			seen->no_memory = true;
+			return;
+		}
+		seen->ranges = ranges;
+		seen->capacity = capacity;
+	}
+	seen->ranges[seen->count][0] = start;
+	seen->ranges[seen->count][1] = end;
+	seen->count++;
+}
+
+/*
+ * Re-arm only what the scan reported: a page touched after the scan is
+ * still unprotected at the next one and counts then, instead of being
+ * protected again unseen.  Pages never protected (just filled) are
+ * reported too, as they lack the uffd bit.
+ */
 static int rwp_scan_touched(struct wset *ws, struct wset_region *region,
 			    uint64_t start, uint64_t end, uint8_t *touched,
 			    bool rearm)
 {
-	int ret = __wset_pagemap_mark(ws, region, start, end, 0,
-				      PAGE_IS_ACCESSED, 0, touched);
+	struct accessed seen = {
+		.region = region,
+		.touched = touched,
+		.first = (start - region->addr) / region->page_size,
+	};
+	int ret = __wset_pagemap_scan(ws->pagemap_fd, start, end, 0,
+				      PAGE_IS_ACCESSED, 0, PAGE_IS_ACCESSED,
+				      note_accessed, &seen);
 
-	if (ret == 0 && rearm)
+	if (ret == 0 && rearm && seen.no_memory)
 		ret = rwp_arm(ws, region, start, end);
+	for (size_t i = 0; ret == 0 && rearm && !seen.no_memory && i < seen.count; i++)
+		ret = rwp_arm(ws, region, seen.ranges[i][0], seen.ranges[i][1]);
+	free(seen.ranges);
 	return ret;
 }
 

@@ -151,7 +151,7 @@ int main(int argc, char **argv)
 	config.fault_threads = 2;
 	/* The background tracker applies a policy on top of the explicit
 	 * calls below: both paths run at once. */
-	config.interval_ms = 10;
+	config.interval_ms = 50;
 	config.policy.enabled = true;
 	config.policy.min_idle_age = 2;
 	test_require(config.mechanism);
