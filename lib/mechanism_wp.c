@@ -66,20 +66,26 @@ static int wp_evict_nothing(struct wset *ws)
 	return 0;
 }
 
+/* One madvise per run of adjacent pages (pages are in ascending order):
+ * each call waits for a handler thread to read its REMOVE event. */
 static int wp_isolate_file(struct wset *ws, struct wset_region *region,
 			   const uint64_t *pages, size_t count)
 {
 	int saved = errno;
 
-	for (size_t i = 0; i < count; i++) {
-		void *addr = (void *)(uintptr_t)__wset_page_addr(region, pages[i]);
+	for (size_t i = 0; i < count;) {
+		size_t run = 1;
 
-		if (madvise(addr, region->page_size, MADV_DONTNEED) < 0) {
+		while (i + run < count && pages[i + run] == pages[i] + run)
+			run++;
+		void *addr = (void *)(uintptr_t)__wset_page_addr(region, pages[i]);
+		if (madvise(addr, run * region->page_size, MADV_DONTNEED) < 0) {
 			int ret = -errno;
 
 			errno = saved;
 			return ret;
 		}
+		i += run;
 	}
 	(void)ws;
 	return 0;
