@@ -49,12 +49,7 @@ int main(int argc, char **argv)
 	test_require(config.mechanism);
 	ws = test_create(&config);
 	tap_plan(8);
-	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		tap_bail("mmap");
-	ret = wset_add_anon(ws, (uintptr_t)mem, len);
-	if (ret < 0)
-		tap_bail("add: %s", strerror(-ret));
+	mem = test_anon_region(ws, len);
 	for (size_t i = 0; i < PAGES; i++)
 		memset(mem + i * page, (int)i + 1, page);
 	wset_tick(ws);

@@ -19,17 +19,11 @@ static uint64_t fetched_after_one_touch(int argc, char **argv, unsigned int pref
 	struct wset *ws;
 	uint8_t *mem;
 	volatile uint8_t sink;
-	int ret;
 
 	config.mechanism = test_mechanism(argc, argv);
 	config.prefetch_pages = prefetch;
 	ws = test_create(&config);
-	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		tap_bail("mmap");
-	ret = wset_add_anon(ws, (uintptr_t)mem, len);
-	if (ret < 0)
-		tap_bail("add: %s", strerror(-ret));
+	mem = test_anon_region(ws, len);
 	for (size_t i = 0; i < PAGES; i++)
 		mem[i * page] = (uint8_t)i;
 	/* Two steps: the first half is older than the second. */

@@ -249,6 +249,21 @@ static inline int test_add(struct wset *ws, enum test_memory kind, void *mem,
 	return wset_add_file(ws, (uintptr_t)mem, len, fd, 0);
 }
 
+/* Private anonymous memory added to `ws` as a region; bails on failure. */
+static inline uint8_t *test_anon_region(struct wset *ws, size_t len)
+{
+	void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int ret;
+
+	if (mem == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	ret = wset_add_anon(ws, (uintptr_t)mem, len);
+	if (ret < 0)
+		tap_bail("add: %s", strerror(-ret));
+	return mem;
+}
+
 static inline size_t test_page_size(enum test_memory kind)
 {
 	return kind == MEMORY_HUGETLB ? test_huge_page_size()
