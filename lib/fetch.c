@@ -91,6 +91,9 @@ out_unbusy:
 	pthread_mutex_lock(&ws->lock);
 	*state &= (uint8_t)~PAGE_BUSY;
 	pthread_mutex_unlock(&ws->lock);
+	/* A fault that found the page busy left its waking to us: wake it
+	 * so that it faults again and a handler retries the fetch. */
+	__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	return ret;
 }
 
