@@ -79,6 +79,19 @@ out:
 	return ret;
 }
 
+/* Does staging slot i hold a page?  Every step leaves its slots empty, so
+ * a page there after a failed move is the one we tried to move. */
+static bool staging_holds(struct wset *ws, size_t i)
+{
+	unsigned char resident = 0;
+	int saved = errno;
+	bool holds = mincore(staging_slot(ws, i), (size_t)sysconf(_SC_PAGESIZE),
+			     &resident) == 0 && (resident & 1);
+
+	errno = saved;
+	return holds;
+}
+
 /* Anonymous pages leave guest memory atomically: after the move a guest
  * access is a MISSING fault that waits for the step to end. */
 static void isolate_anon(struct wset *ws, struct step *step)
@@ -94,6 +107,11 @@ static void isolate_anon(struct wset *ws, struct step *step)
 		ret = __wset_uffd_move(ws->uffd, (uintptr_t)staging_slot(ws, i),
 				       __wset_page_addr(region, page),
 				       region->page_size);
+		/* A kernel may move the page, retry internally and then
+		 * report the retry's -EEXIST or -ENOENT (seen on 6.18): where
+		 * the page is, not the error, says what happened. */
+		if (ret < 0 && staging_holds(ws, i))
+			ret = 0;
 		if (ret == 0)
 			continue;
 		pthread_mutex_lock(&ws->lock);

@@ -219,13 +219,14 @@ int main(int argc, char **argv)
 
 	wset_counters(ws, &counters);
 	tap_diag("checked %lu slots, %lu writes; %llu pages evicted, %llu refaults, "
-		 "%llu prefetched, %llu sync faults, %llu unevictable",
+		 "%llu prefetched, %llu sync faults, %llu unevictable, %llu zero fills",
 		 atomic_load(&checked), atomic_load(&written),
 		 (unsigned long long)counters.evictions,
 		 (unsigned long long)counters.refaults,
 		 (unsigned long long)counters.prefetches,
 		 (unsigned long long)counters.sync_faults,
-		 (unsigned long long)counters.unevictable_pages);
+		 (unsigned long long)counters.unevictable_pages,
+		 (unsigned long long)counters.zero_fills);
 	tap_ok(errors == 0, "tracking and eviction calls succeeded (%d errors)", errors);
 	tap_ok(counters.evictions > 0 && evicted_total > 0, "pages were evicted");
 	tap_ok(counters.refaults > 0, "pages were fetched back on access");
