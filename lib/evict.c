@@ -209,22 +209,26 @@ static void drop_and_give_back(struct wset *ws, struct step *step)
 				MADV_DONTNEED);
 			continue;
 		}
-		/* Abandoned anonymous page: back where it was (this wakes any
-		 * waiter).  Should the move fail, copy it instead: the staging
-		 * page is the only copy. */
+		/* Abandoned anonymous page: back where it was.  Should the
+		 * move fail and the page still be in staging, copy it instead:
+		 * the staging page is the only copy. */
 		int ret;
 
 		while ((ret = __wset_uffd_move(ws->uffd, addr,
 					       (uintptr_t)staging_slot(ws, i),
-					       region->page_size)) == -EAGAIN)
+					       region->page_size)) == -EAGAIN &&
+		       staging_holds(ws, i))
 			__wset_mm_wait();
-		if (ret < 0) {
+		if (ret < 0 && staging_holds(ws, i)) {
 			while (__wset_uffd_copy(ws->uffd, addr, staging_slot(ws, i),
 						region->page_size, true) == -EAGAIN)
 				__wset_mm_wait();
 			madvise(staging_slot(ws, i), region->page_size,
 				MADV_DONTNEED);
 		}
+		/* A failed move wakes nobody, even when it moved the page. */
+		if (ret < 0)
+			__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	}
 	errno = saved;
 }
