@@ -73,10 +73,34 @@ static int handle_protection(struct wset *ws, struct wset_region *region,
 	return ws->ops->resolve_protection(ws, region, addr);
 }
 
+/* Give back a page owned while its fault was resolved.  Waiters that found
+ * it busy were left for us to wake; when the fault is to be retried, the
+ * retry's resolution wakes them. */
+static void release_claim(struct wset *ws, struct wset_region *region,
+			  uint64_t page, int result)
+{
+	uint8_t *state = &region->state[page];
+
+	pthread_mutex_lock(&ws->lock);
+	*state &= (uint8_t)~PAGE_BUSY;
+	if (*state & PAGE_DISCARDED) {
+		*state = 0;
+		region->age[page] = 0;
+	} else if (result == 0) {
+		*state |= PAGE_PRESENT;
+		region->age[page] = 0;
+	}
+	pthread_mutex_unlock(&ws->lock);
+	if (result != -EAGAIN && result != -EBUSY)
+		__wset_uffd_wake(ws->uffd, __wset_page_addr(region, page),
+				 region->page_size);
+}
+
 static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 			uint64_t started_ns, bool last_chance)
 {
 	struct wset_region *region;
+	bool claimed = false;
 	uint64_t page = 0;
 	uint8_t state = 0;
 	int ret;
@@ -86,6 +110,14 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 	if (region) {
 		page = (address - region->addr) / region->page_size;
 		state = region->state[page];
+		/* A page neither evicted nor owned is resolved in place (zero
+		 * fill, protection cleared): own it meanwhile, or an eviction
+		 * step could take it between this look and the ioctl, and the
+		 * ioctl would then act on the emptied page. */
+		if (!(state & (PAGE_BUSY | PAGE_EVICTED))) {
+			region->state[page] |= PAGE_BUSY;
+			claimed = true;
+		}
 	}
 	pthread_mutex_unlock(&ws->lock);
 	/* In no region: a fault at the new address of a region whose REMAP
@@ -100,6 +132,8 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 		ret = handle_protection(ws, region, page, state);
 	else
 		ret = handle_missing(ws, region, page, state);
+	if (claimed)
+		release_claim(ws, region, page, ret);
 	if (ret == -EAGAIN || ret == -EBUSY)
 		return -EAGAIN;
 	if (ret == 0)

@@ -21,7 +21,8 @@
 enum {
 	PAGE_PRESENT = 1 << 0,	 /* resident in guest memory at the last look */
 	PAGE_EVICTED = 1 << 1,	 /* content is in the store, not in memory */
-	PAGE_BUSY = 1 << 2,	 /* an eviction or fetch step owns the page */
+	PAGE_BUSY = 1 << 2,	 /* an eviction step, a fetch or a handler
+				    resolving a fault owns the page */
 	PAGE_DISCARDED = 1 << 3, /* the VMM dropped it while busy */
 	PAGE_UNMOVABLE = 1 << 4, /* UFFDIO_MOVE refused it; skip until touched */
 };
