@@ -336,8 +336,8 @@ out_release:
 static bool candidate(const struct wset_region *region, uint64_t page)
 {
 	return (region->state[page] &
-		(PAGE_PRESENT | PAGE_BUSY | PAGE_EVICTED | PAGE_UNMOVABLE)) ==
-	       PAGE_PRESENT;
+		(PAGE_PRESENT | PAGE_BUSY | PAGE_EVICTED | PAGE_UNMOVABLE |
+		 PAGE_RESOLVING)) == PAGE_PRESENT;
 }
 
 /* The age at which the budget runs out: pages older than it all fit. */

@@ -41,7 +41,7 @@ static int handle_missing(struct wset *ws, struct wset_region *region,
 	uint64_t addr = __wset_page_addr(region, page);
 	int ret;
 
-	if (state & PAGE_BUSY)
+	if (state & (PAGE_BUSY | PAGE_RESOLVING))
 		return 0; /* the owner of the page wakes us */
 	if (!(state & PAGE_EVICTED))
 		return __wset_zero_fill(ws, region, addr);
@@ -66,30 +66,21 @@ static int handle_protection(struct wset *ws, struct wset_region *region,
 	uint64_t addr = __wset_page_addr(region, page);
 
 	__wset_count(&ws->counters.sync_faults, 1);
-	if (state & PAGE_BUSY)
-		return 0; /* the step wakes us when it is done */
+	if (state & (PAGE_BUSY | PAGE_RESOLVING))
+		return 0; /* the owner wakes us when it is done */
 	if (state & PAGE_EVICTED) /* stale message: retry as MISSING */
 		return __wset_uffd_wake(ws->uffd, addr, region->page_size);
 	return ws->ops->resolve_protection(ws, region, addr);
 }
 
-/* Give back a page owned while its fault was resolved.  Waiters that found
- * it busy were left for us to wake; when the fault is to be retried, the
- * retry's resolution wakes them. */
+/* Let eviction have the page again.  Waiters that found it being resolved
+ * were left for us to wake; when the fault is to be retried, the retry's
+ * resolution wakes them. */
 static void release_claim(struct wset *ws, struct wset_region *region,
 			  uint64_t page, int result)
 {
-	uint8_t *state = &region->state[page];
-
 	pthread_mutex_lock(&ws->lock);
-	*state &= (uint8_t)~PAGE_BUSY;
-	if (*state & PAGE_DISCARDED) {
-		*state = 0;
-		region->age[page] = 0;
-	} else if (result == 0) {
-		*state |= PAGE_PRESENT;
-		region->age[page] = 0;
-	}
+	region->state[page] &= (uint8_t)~PAGE_RESOLVING;
 	pthread_mutex_unlock(&ws->lock);
 	if (result != -EAGAIN && result != -EBUSY)
 		__wset_uffd_wake(ws->uffd, __wset_page_addr(region, page),
@@ -111,11 +102,11 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 		page = (address - region->addr) / region->page_size;
 		state = region->state[page];
 		/* A page neither evicted nor owned is resolved in place (zero
-		 * fill, protection cleared): own it meanwhile, or an eviction
-		 * step could take it between this look and the ioctl, and the
-		 * ioctl would then act on the emptied page. */
-		if (!(state & (PAGE_BUSY | PAGE_EVICTED))) {
-			region->state[page] |= PAGE_BUSY;
+		 * fill, protection cleared): keep eviction off it meanwhile,
+		 * or a step could empty it between this look and the ioctl,
+		 * which would then act on the emptied page. */
+		if (!(state & (PAGE_BUSY | PAGE_EVICTED | PAGE_RESOLVING))) {
+			region->state[page] |= PAGE_RESOLVING;
 			claimed = true;
 		}
 	}
@@ -126,7 +117,7 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 	if (!region && !last_chance)
 		return -EAGAIN;
 	if (!region)
-		return __wset_uffd_zeropage(ws->uffd, address & ~4095ull, 4096);
+		return __wset_uffd_zeropage(ws->uffd, address & ~4095ull, 4096, true);
 
 	if (flags & (UFFD_PAGEFAULT_FLAG_RWP | UFFD_PAGEFAULT_FLAG_MINOR))
 		ret = handle_protection(ws, region, page, state);

@@ -98,24 +98,26 @@ out_unbusy:
 }
 
 /* A page never stored: zeroes (hugetlbfs has no UFFDIO_ZEROPAGE).  Runs
- * in handler threads: -EAGAIN is for the caller to retry later. */
+ * in handler threads, which wake the faulting thread themselves: -EAGAIN
+ * is for the caller to retry later. */
 int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 		     uint64_t addr)
 {
 	int ret;
 
 	if (region->hugetlb)
-		ret = copy_in(ws, addr, ws->zero_page, region->page_size, true,
+		ret = copy_in(ws, addr, ws->zero_page, region->page_size, false,
 			      false);
 	else
-		ret = __wset_uffd_zeropage(ws->uffd, addr, region->page_size);
+		ret = __wset_uffd_zeropage(ws->uffd, addr, region->page_size,
+					   false);
 	/* UFFDIO_ZEROPAGE refuses a PTE holding a uffd-wp marker (wp on
 	 * anonymous memory with WP_UNPOPULATED); UFFDIO_COPY takes it. */
 	if (ret == -EEXIST && !region->hugetlb)
-		ret = copy_in(ws, addr, ws->zero_page, region->page_size, true,
+		ret = copy_in(ws, addr, ws->zero_page, region->page_size, false,
 			      false);
 	if (ret == -EEXIST)
-		ret = __wset_uffd_wake(ws->uffd, addr, region->page_size);
+		ret = 0; /* resolved by someone else */
 	else if (ret == 0)
 		__wset_count(&ws->counters.zero_fills, 1);
 	return ret;

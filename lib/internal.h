@@ -21,10 +21,11 @@
 enum {
 	PAGE_PRESENT = 1 << 0,	 /* resident in guest memory at the last look */
 	PAGE_EVICTED = 1 << 1,	 /* content is in the store, not in memory */
-	PAGE_BUSY = 1 << 2,	 /* an eviction step, a fetch or a handler
-				    resolving a fault owns the page */
+	PAGE_BUSY = 1 << 2,	 /* an eviction or fetch step owns the page */
 	PAGE_DISCARDED = 1 << 3, /* the VMM dropped it while busy */
 	PAGE_UNMOVABLE = 1 << 4, /* UFFDIO_MOVE refused it; skip until touched */
+	PAGE_RESOLVING = 1 << 5, /* a handler resolves a fault on it in place:
+				    not to be evicted meanwhile */
 };
 
 enum wset_region_kind {
@@ -85,7 +86,8 @@ struct wset_mechanism_ops {
 	/* File-backed: give a page whose eviction was abandoned back. */
 	int (*release_file)(struct wset *ws, struct wset_region *region,
 			    uint64_t page);
-	/* Resolve a protection fault on a page that is not being evicted. */
+	/* Resolve a protection fault on a page that is not being evicted,
+	 * without waking the faulting thread: the caller does. */
 	int (*resolve_protection)(struct wset *ws, struct wset_region *region,
 				  uint64_t addr);
 };
@@ -172,11 +174,11 @@ int __wset_uffd_unregister(int uffd, uint64_t addr, uint64_t len);
 int __wset_uffd_wake(int uffd, uint64_t addr, uint64_t len);
 int __wset_uffd_copy(int uffd, uint64_t dst, const void *src, uint64_t len,
 		     bool wake);
-int __wset_uffd_zeropage(int uffd, uint64_t addr, uint64_t len);
+int __wset_uffd_zeropage(int uffd, uint64_t addr, uint64_t len, bool wake);
 int __wset_uffd_continue(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_move(int uffd, uint64_t dst, uint64_t src, uint64_t len);
 int __wset_uffd_writeprotect(int uffd, uint64_t addr, uint64_t len, bool protect);
-int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, bool protect);
+int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable);
 
 /* pagemap.c */

@@ -39,7 +39,8 @@ static int rwp_protect(struct wset *ws, uint64_t start, uint64_t end,
 	int ret;
 
 	while ((ret = __wset_uffd_rwprotect(ws->uffd, start, end - start,
-					   protect)) == -EAGAIN)
+					   protect ? UFFDIO_RWPROTECT_MODE_RWP : 0)) ==
+	       -EAGAIN)
 		__wset_mm_wait();
 	return ret;
 }
@@ -149,7 +150,8 @@ static int rwp_release_file(struct wset *ws, struct wset_region *region,
 static int rwp_resolve_protection(struct wset *ws, struct wset_region *region,
 				  uint64_t addr)
 {
-	return __wset_uffd_rwprotect(ws->uffd, addr, region->page_size, false);
+	return __wset_uffd_rwprotect(ws->uffd, addr, region->page_size,
+				     UFFDIO_RWPROTECT_MODE_DONTWAKE);
 }
 
 const struct wset_mechanism_ops __wset_rwp_ops = {

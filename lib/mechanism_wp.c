@@ -94,14 +94,22 @@ static int wp_isolate_file(struct wset *ws, struct wset_region *region,
 /* Map the page-cache page again, still write-protected so that tracking
  * does not count it as written. */
 static int wp_continue(struct wset *ws, struct wset_region *region,
-		       uint64_t addr)
+		       uint64_t addr, bool wake)
 {
 	int ret = __wset_uffd_continue(ws->uffd, addr, region->page_size,
-				       UFFDIO_CONTINUE_MODE_WP);
+				       UFFDIO_CONTINUE_MODE_WP |
+				       (wake ? 0 : UFFDIO_CONTINUE_MODE_DONTWAKE));
 
 	if (ret == -EEXIST)
-		ret = __wset_uffd_wake(ws->uffd, addr, region->page_size);
+		ret = wake ? __wset_uffd_wake(ws->uffd, addr, region->page_size) : 0;
 	return ret;
+}
+
+/* A handler thread: its caller wakes the faulting thread. */
+static int wp_resolve_protection(struct wset *ws, struct wset_region *region,
+				 uint64_t addr)
+{
+	return wp_continue(ws, region, addr, false);
 }
 
 /* Called by the engine, not a handler thread: wait out mm changes. */
@@ -110,8 +118,8 @@ static int wp_release_file(struct wset *ws, struct wset_region *region,
 {
 	int ret;
 
-	while ((ret = wp_continue(ws, region, __wset_page_addr(region, page))) ==
-	       -EAGAIN)
+	while ((ret = wp_continue(ws, region, __wset_page_addr(region, page),
+				  true)) == -EAGAIN)
 		__wset_mm_wait();
 	return ret;
 }
@@ -127,5 +135,5 @@ const struct wset_mechanism_ops __wset_wp_ops = {
 	.evict_end = wp_evict_nothing,
 	.isolate_file = wp_isolate_file,
 	.release_file = wp_release_file,
-	.resolve_protection = wp_continue,
+	.resolve_protection = wp_resolve_protection,
 };

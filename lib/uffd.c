@@ -107,9 +107,12 @@ int __wset_uffd_copy(int uffd, uint64_t dst, const void *src, uint64_t len,
 	return uffd_ioctl(uffd, UFFDIO_COPY, &copy);
 }
 
-int __wset_uffd_zeropage(int uffd, uint64_t addr, uint64_t len)
+int __wset_uffd_zeropage(int uffd, uint64_t addr, uint64_t len, bool wake)
 {
-	struct uffdio_zeropage zero = { .range = { .start = addr, .len = len } };
+	struct uffdio_zeropage zero = {
+		.range = { .start = addr, .len = len },
+		.mode = wake ? 0 : UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+	};
 
 	return uffd_ioctl(uffd, UFFDIO_ZEROPAGE, &zero);
 }
@@ -146,11 +149,11 @@ int __wset_uffd_writeprotect(int uffd, uint64_t addr, uint64_t len, bool protect
 	return uffd_ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
 }
 
-int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, bool protect)
+int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, uint64_t mode)
 {
 	struct uffdio_rwprotect rwp = {
 		.range = { .start = addr, .len = len },
-		.mode = protect ? UFFDIO_RWPROTECT_MODE_RWP : 0,
+		.mode = mode,
 	};
 
 	return uffd_ioctl(uffd, UFFDIO_RWPROTECT, &rwp);
