@@ -64,25 +64,34 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 		goto out_unbusy;
 	}
 	/* Publish the new state before the faulting thread runs again, so
-	 * that what it reads next (counters, ages) already says so. */
+	 * that what it reads next (counters, ages) already says so.  Other
+	 * threads see the page as soon as it is copied in: publish at once. */
 	ret = copy_in(ws, addr, buf, region->page_size, false,
 		      reason == FETCH_RESTORE);
 	if (ret < 0)
 		goto out_unbusy;
 	free(buf);
+	pthread_mutex_lock(&ws->lock);
+	*state &= (uint8_t)~(PAGE_EVICTED | PAGE_DISCARDED);
+	*state |= PAGE_PRESENT;
+	region->age[page] = 0;
+	if (reason == FETCH_FAULT)
+		__wset_count(&ws->counters.refaults, 1);
+	else if (reason == FETCH_PREFETCH)
+		__wset_count(&ws->counters.prefetches, 1);
+	pthread_mutex_unlock(&ws->lock);
 	/* While the page is still busy: once it is not, a new eviction may
 	 * store it again under the same key. */
 	ws->store->ops->drop(ws->store->priv, key, region->page_size);
 
 	pthread_mutex_lock(&ws->lock);
-	*state &= (uint8_t)~(PAGE_BUSY | PAGE_EVICTED | PAGE_DISCARDED);
-	*state |= PAGE_PRESENT;
-	region->age[page] = 0;
+	if (*state & PAGE_DISCARDED) {
+		/* The VMM dropped the page after it came back. */
+		*state = 0;
+		region->age[page] = 0;
+	}
+	*state &= (uint8_t)~PAGE_BUSY;
 	pthread_mutex_unlock(&ws->lock);
-	if (reason == FETCH_FAULT)
-		__wset_count(&ws->counters.refaults, 1);
-	else if (reason == FETCH_PREFETCH)
-		__wset_count(&ws->counters.prefetches, 1);
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	return 0;
 

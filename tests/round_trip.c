@@ -4,6 +4,8 @@
  * come back with their content, through fetch-back.
  * usage: round_trip MECHANISM MEMORY   (rwp|wp|auto, anon|memfd|hugetlbfs)
  */
+#include <time.h>
+
 #include "testlib.h"
 
 static enum test_memory parse_memory(const char *name)
@@ -75,7 +77,17 @@ int main(int argc, char **argv)
 			if (((uint64_t *)(mem + i * page + off))[0] != i * 7919 + off)
 				same = false;
 	tap_ok(same, "every page reads back what was written");
-	wset_counters(ws, &counters);
+	/* Prefetch runs in handler threads: a page it copied in can be read
+	 * before the handler has counted it.  Give it a moment. */
+	for (int wait = 0; wait < 2000; wait++) {
+		const struct timespec pause = { .tv_nsec = 1000000 };
+
+		wset_counters(ws, &counters);
+		if (counters.refaults + counters.prefetches == pages &&
+		    counters.evicted_bytes == 0)
+			break;
+		nanosleep(&pause, NULL);
+	}
 	tap_ok(counters.refaults + counters.prefetches == pages &&
 		       counters.evicted_bytes == 0,
 	       "fetched back: %llu refaults, %llu prefetched, %llu still evicted",
