@@ -192,6 +192,10 @@ int __wset_pagemap_mark(struct wset *ws, struct wset_region *region,
 			uint64_t start, uint64_t end, uint64_t flags,
 			uint64_t category_mask, uint64_t anyof_mask,
 			uint8_t *marks);
+int __wset_pagemap_mark_each(struct wset *ws, struct wset_region *region,
+			     uint64_t start, uint64_t end, uint64_t flags,
+			     uint64_t category_mask, uint64_t anyof_mask,
+			     uint8_t *marks, __wset_scan_fn then, void *then_arg);
 
 /* region.c */
 struct wset_region *__wset_find_region(struct wset *ws, uint64_t addr);

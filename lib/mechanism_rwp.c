@@ -6,7 +6,6 @@
  * accesses to the batch block until the step is done.
  */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "internal.h"
 
@@ -52,65 +51,38 @@ static int rwp_arm(struct wset *ws, struct wset_region *region, uint64_t start,
 	return rwp_protect(ws, start, end, true);
 }
 
-struct accessed {
+struct rearm {
+	struct wset *ws;
 	struct wset_region *region;
-	uint8_t *touched;
-	uint64_t first; /* page index of touched[0] */
-	uint64_t (*ranges)[2];
-	size_t count, capacity;
-	bool no_memory;
+	int error;
 };
 
-static void note_accessed(void *arg, uint64_t start, uint64_t end,
-			  uint64_t categories)
+static void rearm_range(void *arg, uint64_t start, uint64_t end,
+			uint64_t categories)
 {
-	struct accessed *seen = arg;
-	const struct wset_region *region = seen->region;
+	struct rearm *rearm = arg;
 
 	(void)categories;
-	for (uint64_t addr = start; addr < end; addr += region->page_size)
-		seen->touched[(addr - region->addr) / region->page_size - seen->first] = 1;
-	if (seen->count == seen->capacity) {
-		size_t capacity = seen->capacity ? 2 * seen->capacity : 64;
-		void *ranges = realloc(seen->ranges, capacity * sizeof(seen->ranges[0]));
-
-		if (!ranges) {
-			seen->no_memory = true;
-			return;
-		}
-		seen->ranges = ranges;
-		seen->capacity = capacity;
-	}
-	seen->ranges[seen->count][0] = start;
-	seen->ranges[seen->count][1] = end;
-	seen->count++;
+	if (rearm->error == 0)
+		rearm->error = rwp_arm(rearm->ws, rearm->region, start, end);
 }
 
 /*
- * Re-arm only what the scan reported: a page touched after the scan is
- * still unprotected at the next one and counts then, instead of being
- * protected again unseen.  Pages never protected (just filled) are
- * reported too, as they lack the uffd bit.
+ * Re-arm only what the scan reported, as it reports it: a page touched
+ * after the scan is still unprotected at the next one and counts then,
+ * instead of being protected again unseen.  Pages never protected (just
+ * filled) are reported too, as they lack the uffd bit.
  */
 static int rwp_scan_touched(struct wset *ws, struct wset_region *region,
 			    uint64_t start, uint64_t end, uint8_t *touched,
 			    bool rearm)
 {
-	struct accessed seen = {
-		.region = region,
-		.touched = touched,
-		.first = (start - region->addr) / region->page_size,
-	};
-	int ret = __wset_pagemap_scan(ws->pagemap_fd, start, end, 0,
-				      PAGE_IS_ACCESSED, 0, PAGE_IS_ACCESSED,
-				      note_accessed, &seen);
+	struct rearm state = { .ws = ws, .region = region };
+	int ret = __wset_pagemap_mark_each(ws, region, start, end, 0,
+					   PAGE_IS_ACCESSED, 0, touched,
+					   rearm ? rearm_range : NULL, &state);
 
-	if (ret == 0 && rearm && seen.no_memory)
-		ret = rwp_arm(ws, region, start, end);
-	for (size_t i = 0; ret == 0 && rearm && !seen.no_memory && i < seen.count; i++)
-		ret = rwp_arm(ws, region, seen.ranges[i][0], seen.ranges[i][1]);
-	free(seen.ranges);
-	return ret;
+	return ret < 0 ? ret : state.error;
 }
 
 static int rwp_evict_begin(struct wset *ws)

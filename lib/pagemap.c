@@ -54,6 +54,8 @@ struct mark_walk {
 	uint8_t *marks;
 	uint64_t first; /* page index that marks[0] stands for */
 	uint64_t count;
+	__wset_scan_fn then;
+	void *then_arg;
 };
 
 static void mark_range(void *arg, uint64_t start, uint64_t end,
@@ -65,28 +67,42 @@ static void mark_range(void *arg, uint64_t start, uint64_t end,
 	uint64_t last = (end - region->addr + region->page_size - 1) /
 			region->page_size;
 
-	(void)categories;
 	for (uint64_t page = first; page < last; page++)
 		if (page >= walk->first && page < walk->first + walk->count)
 			walk->marks[page - walk->first] = 1;
+	if (walk->then)
+		walk->then(walk->then_arg, start, end, categories);
 }
 
 /* Set marks[i] for every page of [start, end) (addresses inside region,
- * marks[0] for start) that the scan reports. */
-int __wset_pagemap_mark(struct wset *ws, struct wset_region *region,
-			uint64_t start, uint64_t end, uint64_t flags,
-			uint64_t category_mask, uint64_t anyof_mask,
-			uint8_t *marks)
+ * marks[0] for start) that the scan reports, and hand each reported range
+ * to then (if not NULL). */
+int __wset_pagemap_mark_each(struct wset *ws, struct wset_region *region,
+			     uint64_t start, uint64_t end, uint64_t flags,
+			     uint64_t category_mask, uint64_t anyof_mask,
+			     uint8_t *marks, __wset_scan_fn then, void *then_arg)
 {
 	struct mark_walk walk = {
 		.region = region,
 		.marks = marks,
 		.first = (start - region->addr) / region->page_size,
 		.count = (end - start) / region->page_size,
+		.then = then,
+		.then_arg = then_arg,
 	};
 
 	return __wset_pagemap_scan(ws->pagemap_fd, start, end, flags,
 				   category_mask, anyof_mask,
 				   category_mask | anyof_mask, mark_range,
 				   &walk);
+}
+
+int __wset_pagemap_mark(struct wset *ws, struct wset_region *region,
+			uint64_t start, uint64_t end, uint64_t flags,
+			uint64_t category_mask, uint64_t anyof_mask,
+			uint8_t *marks)
+{
+	return __wset_pagemap_mark_each(ws, region, start, end, flags,
+					category_mask, anyof_mask, marks, NULL,
+					NULL);
 }

@@ -21,6 +21,11 @@ PROGRAMS = {
 }
 
 
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def build(tree, out, bindir):
     """Build every program into bindir; return their paths."""
     os.makedirs(bindir, exist_ok=True)
@@ -47,7 +52,7 @@ def build(tree, out, bindir):
         stamp = target + ".command"
         if (os.path.exists(target) and os.path.exists(stamp)
                 and os.path.getmtime(target) >= newest_input
-                and open(stamp).read() == " ".join(command)):
+                and read_text(stamp) == " ".join(command)):
             built.append(target)
             continue
         run(command, cwd=source_dir, what=f"building selftest {program}")
