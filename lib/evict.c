@@ -399,6 +399,9 @@ int __wset_evict_locked(struct wset *ws, unsigned int min_age,
 
 	if (!step)
 		return -ENOMEM;
+	/* Pages fetched back just now are still busy until their store copy
+	 * is dropped: let that finish, so that they count as candidates. */
+	__wset_deferred_flush(ws);
 	pthread_mutex_lock(&ws->lock);
 	cutoff = cutoff_age(ws, min_age, budget);
 	pthread_mutex_unlock(&ws->lock);

@@ -47,7 +47,9 @@ static int handle_missing(struct wset *ws, struct wset_region *region,
 		return __wset_zero_fill(ws, region, addr);
 	ret = __wset_fetch(ws, region, page, FETCH_FAULT);
 	if (ret == 0) {
-		__wset_prefetch(ws, region, page);
+		/* The faulting thread is awake already: neighbours come after. */
+		if (ws->config.prefetch_pages)
+			__wset_defer(ws, DEFERRED_PREFETCH, region, page);
 		return 0;
 	}
 	if (ret == -EBUSY)
@@ -301,12 +303,17 @@ int __wset_fault_threads_start(struct wset *ws)
 {
 	unsigned int count = ws->config.fault_threads;
 
+	int ret = __wset_deferred_start(ws);
+
+	if (ret < 0)
+		return ret;
 	ws->fault_threads = calloc(count, sizeof(*ws->fault_threads));
-	if (!ws->fault_threads)
+	if (!ws->fault_threads) {
+		__wset_deferred_stop(ws);
 		return -ENOMEM;
+	}
 	for (unsigned int i = 0; i < count; i++) {
-		int ret = pthread_create(&ws->fault_threads[i], NULL,
-					 fault_thread, ws);
+		ret = pthread_create(&ws->fault_threads[i], NULL, fault_thread, ws);
 		if (ret) {
 			ws->fault_thread_count = i;
 			__wset_fault_threads_stop(ws);
@@ -327,4 +334,6 @@ void __wset_fault_threads_stop(struct wset *ws)
 	for (unsigned int i = 0; i < ws->fault_thread_count; i++)
 		pthread_join(ws->fault_threads[i], NULL);
 	ws->fault_thread_count = 0;
+	/* After the handlers: what they queued is finished first. */
+	__wset_deferred_stop(ws);
 }

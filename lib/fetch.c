@@ -80,10 +80,40 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	else if (reason == FETCH_PREFETCH)
 		__wset_count(&ws->counters.prefetches, 1);
 	pthread_mutex_unlock(&ws->lock);
-	/* While the page is still busy: once it is not, a new eviction may
-	 * store it again under the same key. */
-	ws->store->ops->drop(ws->store->priv, key, region->page_size);
+	if (reason == FETCH_RESTORE) {
+		__wset_fetch_finish(ws, region, page);
+		return 0;
+	}
+	/* The faulting thread runs on at once; the store's copy is dropped
+	 * after, off the fault path. */
+	__wset_uffd_wake(ws->uffd, addr, region->page_size);
+	__wset_defer(ws, DEFERRED_DROP, region, page);
+	return 0;
 
+out_unbusy:
+	free(buf);
+	pthread_mutex_lock(&ws->lock);
+	*state &= (uint8_t)~PAGE_BUSY;
+	/* Prefetch runs beside event handling: wake where the page is now. */
+	addr = __wset_page_addr(region, page);
+	pthread_mutex_unlock(&ws->lock);
+	/* A fault that found the page busy left its waking to us: wake it
+	 * so that it faults again and a handler retries the fetch. */
+	__wset_uffd_wake(ws->uffd, addr, region->page_size);
+	return ret;
+}
+
+/* The page is back: forget the store's copy and let the page go.  While
+ * it is still busy: once it is not, a new eviction may store it again
+ * under the same key. */
+void __wset_fetch_finish(struct wset *ws, struct wset_region *region,
+			 uint64_t page)
+{
+	uint8_t *state = &region->state[page];
+	uint64_t addr;
+
+	ws->store->ops->drop(ws->store->priv, __wset_store_key(region, page),
+			     region->page_size);
 	pthread_mutex_lock(&ws->lock);
 	if (*state & PAGE_DISCARDED) {
 		/* The VMM dropped the page after it came back. */
@@ -91,19 +121,10 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 		region->age[page] = 0;
 	}
 	*state &= (uint8_t)~PAGE_BUSY;
+	/* Where the page is now: a REMAP may have moved the region since. */
+	addr = __wset_page_addr(region, page);
 	pthread_mutex_unlock(&ws->lock);
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
-	return 0;
-
-out_unbusy:
-	free(buf);
-	pthread_mutex_lock(&ws->lock);
-	*state &= (uint8_t)~PAGE_BUSY;
-	pthread_mutex_unlock(&ws->lock);
-	/* A fault that found the page busy left its waking to us: wake it
-	 * so that it faults again and a handler retries the fetch. */
-	__wset_uffd_wake(ws->uffd, addr, region->page_size);
-	return ret;
 }
 
 /* A page never stored: zeroes (hugetlbfs has no UFFDIO_ZEROPAGE).  Runs
@@ -170,6 +191,7 @@ int __wset_restore_region_locked(struct wset *ws, struct wset_region *region)
 	const struct timespec pause = { .tv_nsec = WSET_RETRY_MS * 1000000L };
 	int ret = 0;
 
+	__wset_deferred_flush(ws);
 	for (uint64_t page = 0; page < region->pages; page++) {
 		int err, failures = 0, waits = 0;
 

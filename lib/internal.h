@@ -128,6 +128,7 @@ struct wset {
 	int stop_fd; /* eventfd: wakes handler threads to exit */
 	pthread_t *fault_threads;
 	unsigned int fault_thread_count;
+	struct wset_deferred *deferred; /* deferred.c: prefetch, store drops */
 	pthread_t tracker;
 	bool tracker_running;
 	pthread_mutex_t tracker_lock;
@@ -228,12 +229,30 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 		     uint64_t addr);
 int __wset_restore_region_locked(struct wset *ws, struct wset_region *region);
+void __wset_fetch_finish(struct wset *ws, struct wset_region *region,
+			 uint64_t page);
 void __wset_prefetch(struct wset *ws, struct wset_region *region,
 		     uint64_t page);
 
 /* fault.c */
 int __wset_fault_threads_start(struct wset *ws);
 void __wset_fault_threads_stop(struct wset *ws);
+
+/* deferred.c: work done after the faulting thread was woken. */
+enum wset_deferred_work {
+	DEFERRED_DROP,	   /* __wset_fetch_finish(): drop the store's copy */
+	DEFERRED_PREFETCH, /* __wset_prefetch() around the page */
+};
+struct wset_deferred;
+int __wset_deferred_start(struct wset *ws);
+void __wset_deferred_stop(struct wset *ws);
+/* Wait until everything queued is done.  Never from the worker, nor with
+ * ws->lock held.  Eviction, restore and the counters call it, so that
+ * they see every fetched page settled. */
+void __wset_deferred_flush(struct wset *ws);
+/* Queue the work, or do it now when the queue is full or stopped. */
+void __wset_defer(struct wset *ws, enum wset_deferred_work work,
+		  struct wset_region *region, uint64_t page);
 
 /* tracker.c */
 void __wset_tracker_stop(struct wset *ws);
