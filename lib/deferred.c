@@ -18,6 +18,10 @@
 /* Enough for every page of a few prefetch windows; beyond it callers do
  * the work themselves. */
 #define DEFERRED_CAPACITY 4096
+/* Drops are batched: the worker is woken for this many, for a prefetch,
+ * or when the handler threads go idle (__wset_deferred_kick()), not for
+ * every page, which would cost each fault a futex wake. */
+#define DEFERRED_BATCH 32
 /* Below the handler threads: the worker yields to faults on a busy CPU. */
 #define DEFERRED_NICE 5
 
@@ -115,6 +119,25 @@ void __wset_deferred_stop(struct wset *ws)
 	free(deferred);
 }
 
+bool __wset_deferred_pending(struct wset *ws)
+{
+	struct wset_deferred *deferred = ws->deferred;
+
+	return deferred && __atomic_load_n(&deferred->count, __ATOMIC_RELAXED);
+}
+
+void __wset_deferred_kick(struct wset *ws)
+{
+	struct wset_deferred *deferred = ws->deferred;
+
+	if (!deferred)
+		return;
+	pthread_mutex_lock(&deferred->lock);
+	if (deferred->count)
+		pthread_cond_signal(&deferred->cond);
+	pthread_mutex_unlock(&deferred->lock);
+}
+
 void __wset_deferred_flush(struct wset *ws)
 {
 	struct wset_deferred *deferred = ws->deferred;
@@ -125,6 +148,7 @@ void __wset_deferred_flush(struct wset *ws)
 	pthread_mutex_lock(&deferred->lock);
 	uint64_t target = deferred->queued;
 
+	pthread_cond_signal(&deferred->cond);
 	while (deferred->done < target)
 		pthread_cond_wait(&deferred->done_cond, &deferred->lock);
 	pthread_mutex_unlock(&deferred->lock);
@@ -145,7 +169,8 @@ void __wset_defer(struct wset *ws, enum wset_deferred_work work,
 			deferred->count++;
 			deferred->queued++;
 			queued = true;
-			pthread_cond_signal(&deferred->cond);
+			if (work == DEFERRED_PREFETCH || deferred->count >= DEFERRED_BATCH)
+				pthread_cond_signal(&deferred->cond);
 		}
 		pthread_mutex_unlock(&deferred->lock);
 	}

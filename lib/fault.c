@@ -271,10 +271,15 @@ static void *fault_thread(void *arg)
 			{ .fd = ws->uffd, .events = POLLIN },
 			{ .fd = ws->stop_fd, .events = POLLIN },
 		};
-		int ready = poll(fds, 2, retries ? WSET_RETRY_MS : -1);
+		/* Idle for a millisecond with drops queued: let the worker
+		 * have them. */
+		bool pending = __wset_deferred_pending(ws);
+		int ready = poll(fds, 2, retries ? WSET_RETRY_MS : pending ? 1 : -1);
 
 		if (ready < 0 && errno != EINTR)
 			break;
+		if (ready == 0 && pending)
+			__wset_deferred_kick(ws);
 		if (fds[1].revents)
 			break;
 		if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))

@@ -250,6 +250,10 @@ void __wset_deferred_stop(struct wset *ws);
  * ws->lock held.  Eviction, restore and the counters call it, so that
  * they see every fetched page settled. */
 void __wset_deferred_flush(struct wset *ws);
+/* Work is queued and the worker may not know: handler threads ask before
+ * they wait for messages, and kick the worker once they are idle. */
+bool __wset_deferred_pending(struct wset *ws);
+void __wset_deferred_kick(struct wset *ws);
 /* Queue the work, or do it now when the queue is full or stopped. */
 void __wset_defer(struct wset *ws, enum wset_deferred_work work,
 		  struct wset_region *region, uint64_t page);
