@@ -178,6 +178,10 @@ int __wset_uffd_copy(int uffd, uint64_t dst, const void *src, uint64_t len,
 int __wset_uffd_zeropage(int uffd, uint64_t addr, uint64_t len, bool wake);
 int __wset_uffd_continue(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_move(int uffd, uint64_t dst, uint64_t src, uint64_t len);
+/* Many pages in one call: 0 when all of len moved, else -errno with
+ * *moved the bytes that did (the rest is for the caller to retry). */
+int __wset_uffd_move_run(int uffd, uint64_t dst, uint64_t src, uint64_t len,
+			 uint64_t *moved);
 int __wset_uffd_writeprotect(int uffd, uint64_t addr, uint64_t len, bool protect);
 int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable);
@@ -260,6 +264,12 @@ void __wset_defer(struct wset *ws, enum wset_deferred_work work,
 
 /* tracker.c */
 void __wset_tracker_stop(struct wset *ws);
+
+/* store_file.c: eviction hands the file store a run of adjacent pages in
+ * one write (keys are file offsets); other stores get a put per page. */
+bool __wset_store_takes_runs(const struct wset_store *store);
+int __wset_file_store_put_run(struct wset_store *store, uint64_t key,
+			      const void *data, size_t len, size_t pages);
 
 /* store.c */
 static inline uint64_t __wset_store_key(const struct wset_region *region,
