@@ -12,9 +12,9 @@
 
 all:
 
-# lib.mk first: the others use its variables in their rules.
-include mk/lib.mk
--include $(filter-out mk/lib.mk,$(sort $(wildcard mk/*.mk)))
+# lib.mk and tests.mk first: the others use their variables in rules.
+include mk/lib.mk mk/tests.mk
+-include $(filter-out mk/lib.mk mk/tests.mk,$(sort $(wildcard mk/*.mk)))
 
 check:
 	@vm/check

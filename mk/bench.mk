@@ -4,7 +4,7 @@
 #   make bench-static     static copies in build/bench/static/ (for the guest)
 #   make bench            the whole run: bench/run (native and TCG guest rows),
 #                         then bench/results.md and its charts
-#   make bench-smoke      every program once on tiny sizes (make check runs it)
+#   (make check runs every program once on tiny sizes: bench/tests.list)
 
 BENCH_SRCS := $(filter-out bench/bench.c bench/tracking.c,$(wildcard bench/*.c))
 BENCH_NAMES := $(patsubst bench/%.c,%,$(BENCH_SRCS))
@@ -14,7 +14,7 @@ BENCH_CFLAGS := $(WSET_CFLAGS) -Ibench -Itools/common
 BENCH_COMMON := bench/bench.c bench/tracking.c tools/common/size.c
 BENCH_DEPS := bench/bench.h bench/tracking.h $(BENCH_COMMON) include/wset.h mk/bench.mk
 
-.PHONY: bench bench-programs bench-static bench-smoke
+.PHONY: bench bench-programs bench-static
 bench-programs: $(BENCH_PROGRAMS)
 bench-static: $(BENCH_STATIC)
 
@@ -29,5 +29,19 @@ build/bench/static/%: bench/%.c $(BENCH_DEPS) $(WSET_STATIC)
 bench:
 	@bench/run
 
-bench-smoke: bench-programs
-	@bench/smoke
+
+# The smoke pass runs with the tests (bench/tests.list): natively from
+# build/tests/bench/, in the guest from build/guest/bin/bench/.
+BENCH_TEST_PROGRAMS := $(addprefix build/tests/bench/,$(BENCH_NAMES))
+BENCH_GUEST_PROGRAMS := $(addprefix build/guest/bin/bench/,$(BENCH_NAMES))
+WSET_TEST_LISTS += bench/tests.list
+tests: $(BENCH_TEST_PROGRAMS)
+guest-tests: $(BENCH_GUEST_PROGRAMS)
+
+build/tests/bench/%: build/bench/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+build/guest/bin/bench/%: build/bench/static/%
+	@mkdir -p $(dir $@)
+	cp $< $@
