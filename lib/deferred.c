@@ -1,29 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Work taken off the fault path.  A handler thread wakes the faulting
- * thread as soon as its page is copied in; what is left (dropping the
- * store's copy, prefetching the neighbours) is queued here and done by one
- * worker thread, so that no fault waits behind another fault's prefetch or
- * store bookkeeping.  A page whose drop is queued stays busy until it is
- * done: eviction cannot store it again under the same key meanwhile.
+ * Store drops taken off the fault path.  A handler thread wakes the
+ * faulting thread as soon as its page is copied in; dropping the store's
+ * copy is queued here and done by one worker thread, adjacent pages in one
+ * call, so that no fault waits behind another fault's store bookkeeping.
+ * A page whose drop is queued stays busy until it is done: eviction cannot
+ * store it again under the same key meanwhile.
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "internal.h"
 
 /* Enough for every page of a few prefetch windows; beyond it callers do
  * the work themselves. */
 #define DEFERRED_CAPACITY 4096
-/* Drops are batched: the worker is woken for this many, for a prefetch,
- * or when the handler threads go idle (__wset_deferred_kick()), not for
+/* Drops are batched: the worker is woken for this many, or when the handler threads go idle (__wset_deferred_kick()), not for
  * every page, which would cost each fault a futex wake. */
 #define DEFERRED_BATCH 32
-/* Below the handler threads: the worker yields to faults on a busy CPU. */
-#define DEFERRED_NICE 5
 
 struct deferred_item {
 	enum wset_deferred_work work;
@@ -44,12 +38,36 @@ struct wset_deferred {
 	size_t count;
 };
 
-static void run_item(struct wset *ws, const struct deferred_item *item)
+/* Drops of adjacent pages are done as one run. */
+#define DEFERRED_RUN_MAX 256
+
+static void run_item(struct wset *ws, const struct deferred_item *item,
+		     uint64_t count)
 {
-	if (item->work == DEFERRED_DROP)
-		__wset_fetch_finish(ws, item->region, item->page);
-	else
-		__wset_prefetch(ws, item->region, item->page);
+	__wset_fetch_finish(ws, item->region, item->page, count);
+}
+
+/* With the lock held: take the head item and the drops of the pages right
+ * after it queued behind it. */
+static uint64_t take(struct wset_deferred *deferred, struct deferred_item *item)
+{
+	uint64_t count = 1;
+
+	*item = deferred->items[deferred->head];
+	deferred->head = (deferred->head + 1) % DEFERRED_CAPACITY;
+	deferred->count--;
+	while (item->work == DEFERRED_DROP && deferred->count &&
+	       count < DEFERRED_RUN_MAX) {
+		const struct deferred_item *next = &deferred->items[deferred->head];
+
+		if (next->work != DEFERRED_DROP || next->region != item->region ||
+		    next->page != item->page + count)
+			break;
+		deferred->head = (deferred->head + 1) % DEFERRED_CAPACITY;
+		deferred->count--;
+		count++;
+	}
+	return count;
 }
 
 /* Drains the queue before it returns, even when asked to stop. */
@@ -58,22 +76,20 @@ static void *worker(void *arg)
 	struct wset *ws = arg;
 	struct wset_deferred *deferred = ws->deferred;
 
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DEFERRED_NICE);
 	pthread_mutex_lock(&deferred->lock);
 	for (;;) {
 		struct deferred_item item;
+		uint64_t count;
 
 		while (!deferred->count && !deferred->stop)
 			pthread_cond_wait(&deferred->cond, &deferred->lock);
 		if (!deferred->count)
 			break;
-		item = deferred->items[deferred->head];
-		deferred->head = (deferred->head + 1) % DEFERRED_CAPACITY;
-		deferred->count--;
+		count = take(deferred, &item);
 		pthread_mutex_unlock(&deferred->lock);
-		run_item(ws, &item);
+		run_item(ws, &item, count);
 		pthread_mutex_lock(&deferred->lock);
-		deferred->done++;
+		deferred->done += count;
 		pthread_cond_broadcast(&deferred->done_cond);
 	}
 	pthread_mutex_unlock(&deferred->lock);
@@ -169,11 +185,11 @@ void __wset_defer(struct wset *ws, enum wset_deferred_work work,
 			deferred->count++;
 			deferred->queued++;
 			queued = true;
-			if (work == DEFERRED_PREFETCH || deferred->count >= DEFERRED_BATCH)
+			if (deferred->count >= DEFERRED_BATCH)
 				pthread_cond_signal(&deferred->cond);
 		}
 		pthread_mutex_unlock(&deferred->lock);
 	}
 	if (!queued)
-		run_item(ws, &item);
+		run_item(ws, &item, 1);
 }

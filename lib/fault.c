@@ -36,7 +36,7 @@ static void record_latency(struct wset *ws, uint64_t started_ns)
 
 /* Returns -EAGAIN when the fault must be retried later. */
 static int handle_missing(struct wset *ws, struct wset_region *region,
-			  uint64_t page, uint8_t state)
+			  uint64_t page, uint8_t state, struct wset_prefetch *prefetch)
 {
 	uint64_t addr = __wset_page_addr(region, page);
 	int ret;
@@ -47,9 +47,10 @@ static int handle_missing(struct wset *ws, struct wset_region *region,
 		return __wset_zero_fill(ws, region, addr);
 	ret = __wset_fetch(ws, region, page, FETCH_FAULT);
 	if (ret == 0) {
-		/* The faulting thread is awake already: neighbours come after. */
-		if (ws->config.prefetch_pages)
-			__wset_defer(ws, DEFERRED_PREFETCH, region, page);
+		/* The faulting thread is awake already: neighbours come
+		 * after, between faults (fault_thread()). */
+		if (ws->config.prefetch_pages && prefetch)
+			__wset_prefetch_begin(ws, prefetch, region, page);
 		return 0;
 	}
 	if (ret == -EBUSY)
@@ -90,7 +91,8 @@ static void release_claim(struct wset *ws, struct wset_region *region,
 }
 
 static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
-			uint64_t started_ns, bool last_chance)
+			uint64_t started_ns, bool last_chance,
+			struct wset_prefetch *prefetch)
 {
 	struct wset_region *region;
 	bool claimed = false;
@@ -124,7 +126,7 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 	if (flags & (UFFD_PAGEFAULT_FLAG_RWP | UFFD_PAGEFAULT_FLAG_MINOR))
 		ret = handle_protection(ws, region, page, state);
 	else
-		ret = handle_missing(ws, region, page, state);
+		ret = handle_missing(ws, region, page, state, prefetch);
 	if (claimed)
 		release_claim(ws, region, page, ret);
 	if (ret == -EAGAIN || ret == -EBUSY)
@@ -200,7 +202,7 @@ static void handle_remap(struct wset *ws, uint64_t from, uint64_t to,
 }
 
 static int handle_message(struct wset *ws, const struct uffd_msg *msg,
-			  uint64_t started_ns)
+			  uint64_t started_ns, struct wset_prefetch *prefetch)
 {
 	int ret = 0;
 
@@ -209,7 +211,7 @@ static int handle_message(struct wset *ws, const struct uffd_msg *msg,
 		uint64_t address = msg->arg.pagefault.address;
 
 		ret = handle_fault(ws, address, msg->arg.pagefault.flags,
-				   started_ns, false);
+				   started_ns, false, prefetch);
 		break;
 	}
 	case UFFD_EVENT_REMOVE:
@@ -251,7 +253,8 @@ static void run_retries(struct wset *ws, struct retry **list)
 		struct retry *retry = *link;
 
 		if (handle_fault(ws, retry->addr, retry->flags, retry->started_ns,
-				 ++retry->attempts > UNKNOWN_ADDRESS_RETRIES) == -EAGAIN) {
+				 ++retry->attempts > UNKNOWN_ADDRESS_RETRIES,
+				 NULL) == -EAGAIN) {
 			link = &retry->next;
 			continue;
 		}
@@ -265,21 +268,27 @@ static void *fault_thread(void *arg)
 	struct wset *ws = arg;
 	struct retry *retries = NULL;
 	struct uffd_msg msgs[MESSAGES_PER_READ];
+	struct wset_prefetch prefetch;
+	bool prefetching = false;
 
 	for (;;) {
 		struct pollfd fds[2] = {
 			{ .fd = ws->uffd, .events = POLLIN },
 			{ .fd = ws->stop_fd, .events = POLLIN },
 		};
-		/* Idle for a millisecond with drops queued: let the worker
+		/* Prefetching: only look for a new fault, one page at a time.
+		 * Idle for a millisecond with drops queued: let the worker
 		 * have them. */
-		bool pending = __wset_deferred_pending(ws);
-		int ready = poll(fds, 2, retries ? WSET_RETRY_MS : pending ? 1 : -1);
+		bool pending = !prefetching && __wset_deferred_pending(ws);
+		int timeout = prefetching ? 0 : retries ? WSET_RETRY_MS : pending ? 1 : -1;
+		int ready = poll(fds, 2, timeout);
 
 		if (ready < 0 && errno != EINTR)
 			break;
 		if (ready == 0 && pending)
 			__wset_deferred_kick(ws);
+		if (ready == 0 && prefetching)
+			prefetching = __wset_prefetch_step(ws, &prefetch);
 		if (fds[1].revents)
 			break;
 		if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))
@@ -288,9 +297,17 @@ static void *fault_thread(void *arg)
 			ssize_t got = read(ws->uffd, msgs, sizeof(msgs));
 			uint64_t now = __wset_now_ns();
 
-			for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof(msgs[0]); i++)
-				if (handle_message(ws, &msgs[i], now) == -EAGAIN)
+			for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof(msgs[0]); i++) {
+				struct wset_prefetch next = { .region = NULL };
+
+				if (handle_message(ws, &msgs[i], now, &next) == -EAGAIN)
 					queue_retry(&retries, &msgs[i], now);
+				/* The newest fault's neighbours come first. */
+				if (next.region) {
+					prefetch = next;
+					prefetching = true;
+				}
+			}
 		}
 		if (retries)
 			run_retries(ws, &retries);

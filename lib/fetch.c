@@ -81,7 +81,7 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 		__wset_count(&ws->counters.prefetches, 1);
 	pthread_mutex_unlock(&ws->lock);
 	if (reason == FETCH_RESTORE) {
-		__wset_fetch_finish(ws, region, page);
+		__wset_fetch_finish(ws, region, page, 1);
 		return 0;
 	}
 	/* The faulting thread runs on at once; the store's copy is dropped
@@ -103,28 +103,36 @@ out_unbusy:
 	return ret;
 }
 
-/* The page is back: forget the store's copy and let the page go.  While
- * it is still busy: once it is not, a new eviction may store it again
- * under the same key. */
+/* Pages [page, page + count) are back: forget the store's copies (one
+ * call for the run when the store takes runs) and let the pages go.
+ * While they are still busy: once they are not, a new eviction may store
+ * them again under the same keys. */
 void __wset_fetch_finish(struct wset *ws, struct wset_region *region,
-			 uint64_t page)
+			 uint64_t page, uint64_t count)
 {
-	uint8_t *state = &region->state[page];
-	uint64_t addr;
+	uint64_t key = __wset_store_key(region, page), addr;
 
-	ws->store->ops->drop(ws->store->priv, __wset_store_key(region, page),
-			     region->page_size);
+	if (count > 1 && __wset_store_takes_runs(ws->store))
+		ws->store->ops->drop(ws->store->priv, key, count * region->page_size);
+	else
+		for (uint64_t i = 0; i < count; i++)
+			ws->store->ops->drop(ws->store->priv, key + i * region->page_size,
+					     region->page_size);
 	pthread_mutex_lock(&ws->lock);
-	if (*state & PAGE_DISCARDED) {
-		/* The VMM dropped the page after it came back. */
-		*state = 0;
-		region->age[page] = 0;
+	for (uint64_t i = page; i < page + count; i++) {
+		uint8_t *state = &region->state[i];
+
+		if (*state & PAGE_DISCARDED) {
+			/* The VMM dropped the page after it came back. */
+			*state = 0;
+			region->age[i] = 0;
+		}
+		*state &= (uint8_t)~PAGE_BUSY;
 	}
-	*state &= (uint8_t)~PAGE_BUSY;
-	/* Where the page is now: a REMAP may have moved the region since. */
+	/* Where the pages are now: a REMAP may have moved the region since. */
 	addr = __wset_page_addr(region, page);
 	pthread_mutex_unlock(&ws->lock);
-	__wset_uffd_wake(ws->uffd, addr, region->page_size);
+	__wset_uffd_wake(ws->uffd, addr, count * region->page_size);
 }
 
 /* A page never stored: zeroes (hugetlbfs has no UFFDIO_ZEROPAGE).  Runs
@@ -153,34 +161,58 @@ int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 	return ret;
 }
 
-/* Pages evicted in the same step as `page` are likely wanted together. */
-void __wset_prefetch(struct wset *ws, struct wset_region *region,
-		     uint64_t page)
+/*
+ * Pages evicted in the same step as a faulting page are likely wanted
+ * together.  Prefetch goes a page at a time so that the handler thread can
+ * serve a new fault between two pages: it visits page + 1, page - 1,
+ * page + 2, ... within prefetch_pages of the faulting page, and brings back
+ * at most prefetch_pages of them.
+ */
+void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
+			   struct wset_region *region, uint64_t page)
 {
-	unsigned int budget = ws->config.prefetch_pages;
-	uint64_t lo = page > budget ? page - budget : 0;
-	uint64_t hi = page + budget + 1 < region->pages ? page + budget + 1
-							 : region->pages;
-	uint32_t batch;
-
-	if (!budget)
-		return;
+	*prefetch = (struct wset_prefetch){
+		.region = region,
+		.page = page,
+		.distance = 1,
+		.budget = ws->config.prefetch_pages,
+	};
 	pthread_mutex_lock(&ws->lock);
-	batch = region->batch[page];
+	prefetch->batch = region->batch[page];
 	pthread_mutex_unlock(&ws->lock);
-	for (uint64_t other = lo; other < hi && budget; other++) {
-		bool same;
+}
 
-		if (other == page)
+bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch)
+{
+	struct wset_region *region = prefetch->region;
+	unsigned int limit = ws->config.prefetch_pages;
+
+	while (prefetch->budget && prefetch->distance <= limit) {
+		uint64_t page = prefetch->page, other;
+		bool valid, same;
+
+		if (!prefetch->below) {
+			other = page + prefetch->distance;
+			valid = other < region->pages;
+		} else {
+			valid = page >= prefetch->distance;
+			other = page - prefetch->distance;
+			prefetch->distance++;
+		}
+		prefetch->below = !prefetch->below;
+		if (!valid)
 			continue;
 		pthread_mutex_lock(&ws->lock);
-		same = region->batch[other] == batch &&
+		same = region->batch[other] == prefetch->batch &&
 		       (region->state[other] & (PAGE_EVICTED | PAGE_BUSY)) ==
 			       PAGE_EVICTED;
 		pthread_mutex_unlock(&ws->lock);
-		if (same && __wset_fetch(ws, region, other, FETCH_PREFETCH) == 0)
-			budget--;
+		if (same && __wset_fetch(ws, region, other, FETCH_PREFETCH) == 0) {
+			prefetch->budget--;
+			break;
+		}
 	}
+	return prefetch->budget && prefetch->distance <= limit;
 }
 
 /* Bring every evicted page of region back.  Store read errors are retried

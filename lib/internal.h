@@ -234,18 +234,29 @@ int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 		     uint64_t addr);
 int __wset_restore_region_locked(struct wset *ws, struct wset_region *region);
 void __wset_fetch_finish(struct wset *ws, struct wset_region *region,
-			 uint64_t page);
-void __wset_prefetch(struct wset *ws, struct wset_region *region,
-		     uint64_t page);
+			 uint64_t page, uint64_t count);
+/* Prefetch around a faulting page, one page per step (see fetch.c). */
+struct wset_prefetch {
+	struct wset_region *region;
+	uint64_t page;		/* the faulting page */
+	uint32_t batch;		/* its eviction step */
+	unsigned int distance;	/* of the next candidate */
+	bool below;		/* the next candidate is below the page */
+	unsigned int budget;	/* pages still to bring back */
+};
+void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
+			   struct wset_region *region, uint64_t page);
+/* Bring back the next page; false when nothing is left to do. */
+bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch);
 
 /* fault.c */
 int __wset_fault_threads_start(struct wset *ws);
 void __wset_fault_threads_stop(struct wset *ws);
 
-/* deferred.c: work done after the faulting thread was woken. */
+/* deferred.c: store drops, done after the faulting thread was woken. */
 enum wset_deferred_work {
-	DEFERRED_DROP,	   /* __wset_fetch_finish(): drop the store's copy */
-	DEFERRED_PREFETCH, /* __wset_prefetch() around the page */
+	DEFERRED_DROP, /* __wset_fetch_finish(): drop the store's copy;
+			  adjacent pages queued together go as one run */
 };
 struct wset_deferred;
 int __wset_deferred_start(struct wset *ws);
