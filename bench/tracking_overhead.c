@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 		bench_fail("%s", why);
 	bench_area_fill(&area, 1);
 	for (int rep = 0; rep < options.repetitions; rep++) {
-		bench_progress("%s: repetition %d of %d (%.1f s each)", BENCH, rep + 1,
+		bench_progress("%s: repetition %d of %d (%.1f s)", BENCH, rep + 1,
 			       options.repetitions, seconds * COMPETITORS);
 		for (int k = 0; k < COMPETITORS; k++) {
 			unsigned int interval = intervals_ms[(k + rep) % COMPETITORS];

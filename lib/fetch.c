@@ -26,6 +26,60 @@ static int copy_in(struct wset *ws, uint64_t addr, const void *buf,
 	}
 }
 
+struct wset_buffer {
+	struct wset_buffer *next;
+	uint64_t size;
+	void *data;
+};
+
+/* A page-aligned buffer of size bytes, from the pool when one is free. */
+static struct wset_buffer *buffer_get(struct wset *ws, uint64_t size)
+{
+	struct wset_buffer **link, *buffer = NULL;
+
+	pthread_mutex_lock(&ws->lock);
+	for (link = &ws->buffers; *link; link = &(*link)->next)
+		if ((*link)->size == size) {
+			buffer = *link;
+			*link = buffer->next;
+			break;
+		}
+	pthread_mutex_unlock(&ws->lock);
+	if (buffer)
+		return buffer;
+	buffer = malloc(sizeof(*buffer));
+	if (!buffer)
+		return NULL;
+	buffer->size = size;
+	buffer->data = aligned_alloc(4096, size);
+	if (!buffer->data) {
+		free(buffer);
+		return NULL;
+	}
+	return buffer;
+}
+
+static void buffer_put(struct wset *ws, struct wset_buffer *buffer)
+{
+	if (!buffer)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	buffer->next = ws->buffers;
+	ws->buffers = buffer;
+	pthread_mutex_unlock(&ws->lock);
+}
+
+void __wset_buffers_free(struct wset *ws)
+{
+	while (ws->buffers) {
+		struct wset_buffer *next = ws->buffers->next;
+
+		free(ws->buffers->data);
+		free(ws->buffers);
+		ws->buffers = next;
+	}
+}
+
 /*
  * Bring an evicted page back.  0: done; -EBUSY: another step owns it (it
  * wakes waiters when done); -ENOENT: not evicted; otherwise the store or
@@ -37,7 +91,7 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	uint64_t addr = __wset_page_addr(region, page);
 	uint64_t key = __wset_store_key(region, page);
 	uint8_t *state = &region->state[page];
-	void *buf;
+	struct wset_buffer *buf;
 	int ret;
 
 	pthread_mutex_lock(&ws->lock);
@@ -53,12 +107,12 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	if (ret < 0)
 		return ret;
 
-	buf = aligned_alloc(4096, region->page_size);
+	buf = buffer_get(ws, region->page_size);
 	if (!buf) {
 		ret = -ENOMEM;
 		goto out_unbusy;
 	}
-	ret = ws->store->ops->get(ws->store->priv, key, buf, region->page_size);
+	ret = ws->store->ops->get(ws->store->priv, key, buf->data, region->page_size);
 	if (ret < 0) {
 		__wset_count(&ws->counters.store_get_errors, 1);
 		goto out_unbusy;
@@ -66,11 +120,11 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	/* Publish the new state before the faulting thread runs again, so
 	 * that what it reads next (counters, ages) already says so.  Other
 	 * threads see the page as soon as it is copied in: publish at once. */
-	ret = copy_in(ws, addr, buf, region->page_size, false,
+	ret = copy_in(ws, addr, buf->data, region->page_size, false,
 		      reason == FETCH_RESTORE);
 	if (ret < 0)
 		goto out_unbusy;
-	free(buf);
+	buffer_put(ws, buf);
 	pthread_mutex_lock(&ws->lock);
 	*state &= (uint8_t)~(PAGE_EVICTED | PAGE_DISCARDED);
 	*state |= PAGE_PRESENT;
@@ -91,7 +145,7 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	return 0;
 
 out_unbusy:
-	free(buf);
+	buffer_put(ws, buf);
 	pthread_mutex_lock(&ws->lock);
 	*state &= (uint8_t)~PAGE_BUSY;
 	/* Prefetch runs beside event handling: wake where the page is now. */

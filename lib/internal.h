@@ -139,6 +139,10 @@ struct wset {
 	uint64_t rate_last_ns;
 	uint64_t rate_budget;
 
+	/* Page buffers for fetch-back, kept for reuse (under lock): a
+	 * fresh huge page buffer per fault would cost more than the copy. */
+	struct wset_buffer *buffers;
+
 	struct wset_counters counters; /* updated with __wset_count() */
 	uint8_t *zero_page;	       /* zeroes, for hugetlb zero fills */
 	uint64_t max_page_size;
@@ -230,6 +234,7 @@ enum wset_fetch_reason {
 };
 int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 		 enum wset_fetch_reason reason);
+void __wset_buffers_free(struct wset *ws);
 int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 		     uint64_t addr);
 int __wset_restore_region_locked(struct wset *ws, struct wset_region *region);
