@@ -22,14 +22,9 @@ int main(int argc, char **argv)
 {
 	struct bench_options options;
 	struct bench_area area;
-	char why[256];
 
-	bench_parse(argc, argv, "Read-hot pages called cold, per mechanism.\n",
-		    64ull << 20, &options);
-	if (options.smoke)
-		options.size = 4ull << 20;
-	if (bench_area_map(BENCH_ANON, options.size, &area, why, sizeof(why)) < 0)
-		bench_fail("%s", why);
+	bench_setup(argc, argv, "Read-hot pages called cold, per mechanism.\n",
+		    64ull << 20, BENCH_ANON, &options, &area);
 	uint64_t pages = area.len / area.page_size, tenth = pages / 10;
 	uint8_t *accessed = malloc(pages);
 
@@ -43,16 +38,8 @@ int main(int argc, char **argv)
 			uint64_t read_cold = 0, write_cold = 0, cold_hot = 0;
 			struct tracking t;
 
-			if (tracking_open(&t, kind, &area, why, sizeof(why)) < 0) {
-				if (rep == 0) {
-					char full[64];
-
-					snprintf(full, sizeof(full), "anon/%s", tracking_name(kind));
-					bench_skip(&options, BENCH, full, "%s", why);
-				}
-				tracking_close(&t);
+			if (!tracking_open_or_skip(&t, kind, &area, &options, BENCH, "anon", rep))
 				continue;
-			}
 			if (tracking_arm(&t) < 0)
 				bench_fail("%s: arm: %s", tracking_name(kind), strerror(errno));
 			for (int round = 0; round < 4; round++)

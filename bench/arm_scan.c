@@ -24,20 +24,11 @@ static void run_one(const struct bench_options *options, const char *name,
 {
 	uint64_t pages = area->len / area->page_size, start, armed, scanned;
 	struct tracking t;
-	char why[256];
 	int64_t found;
 	int ret;
 
-	if (tracking_open(&t, kind, area, why, sizeof(why)) < 0) {
-		if (rep == 0) {
-			char full[128];
-
-			snprintf(full, sizeof(full), "%s/%s", name, tracking_name(kind));
-			bench_skip(options, BENCH, full, "%s", why);
-		}
-		tracking_close(&t);
+	if (!tracking_open_or_skip(&t, kind, area, options, BENCH, name, rep))
 		return;
-	}
 	start = bench_now_ns();
 	ret = tracking_arm(&t);
 	armed = bench_now_ns();

@@ -13,6 +13,7 @@
 
 #include "bench.h"
 #include "size.h"
+#include "wset.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
@@ -84,6 +85,19 @@ void bench_parse(int argc, char **argv, const char *usage, uint64_t default_size
 	}
 	if (options->smoke)
 		options->repetitions = 1;
+}
+
+void bench_setup(int argc, char **argv, const char *usage, uint64_t default_size,
+		 int kind, struct bench_options *options, struct bench_area *area)
+{
+	char why[256];
+
+	bench_parse(argc, argv, usage, default_size, options);
+	if (options->smoke)
+		options->size = 4ull << 20;
+	if (bench_area_map((enum bench_memory)kind, options->size, area, why,
+			   sizeof(why)) < 0)
+		bench_fail("%s", why);
 }
 
 bool bench_selected(const struct bench_options *options, const char *name)
@@ -241,6 +255,50 @@ void bench_area_fill(struct bench_area *area, uint64_t seed)
 		for (uint64_t off = 0; off < area->page_size; off += 512)
 			*(volatile uint64_t *)(at + off) = value;
 	}
+}
+
+const char *bench_store_dir(void)
+{
+	const char *dir = getenv("TMPDIR");
+
+	return dir && *dir ? dir : "/var/tmp";
+}
+
+int bench_floor_file(void)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/wset-bench-floor-XXXXXX", bench_store_dir());
+	fd = mkstemp(path);
+	if (fd < 0)
+		bench_fail("floor file in %s: %s", bench_store_dir(), strerror(errno));
+	unlink(path);
+	return fd;
+}
+
+struct wset *bench_wset_open(struct bench_area *area, unsigned int prefetch_pages,
+			     uint64_t seed)
+{
+	struct wset_config config = WSET_CONFIG_INIT;
+	struct wset *ws;
+	int ret;
+
+	config.store_dir = bench_store_dir();
+	config.prefetch_pages = prefetch_pages;
+	ret = wset_create(&config, &ws);
+	if (ret < 0)
+		bench_fail("wset_create: %s", strerror(-ret));
+	bench_area_fill(area, seed);
+	ret = area->fd >= 0 ? wset_add_file(ws, (uintptr_t)area->addr, area->len,
+					    area->fd, 0)
+			    : wset_add_anon(ws, (uintptr_t)area->addr, area->len);
+	if (ret < 0)
+		bench_fail("adding the %s area: %s", bench_memory_name(area->kind),
+			   strerror(-ret));
+	if ((ret = wset_tick(ws)) < 0)
+		bench_fail("tracking: %s", strerror(-ret));
+	return ws;
 }
 
 uint64_t *bench_order(uint64_t pages, bool random, uint64_t seed)

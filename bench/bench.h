@@ -26,6 +26,11 @@ struct bench_options {
 /* Parses argv; exits 2 with a message naming the bad value. */
 void bench_parse(int argc, char **argv, const char *usage,
 		 uint64_t default_size, struct bench_options *options);
+/* For a program that works on one area: bench_parse(), then the area
+ * (4 MiB with --smoke); exits 1 when it cannot be mapped. */
+struct bench_area;
+void bench_setup(int argc, char **argv, const char *usage, uint64_t default_size,
+		 int kind, struct bench_options *options, struct bench_area *area);
 bool bench_selected(const struct bench_options *options, const char *name);
 
 uint64_t bench_now_ns(void);
@@ -49,6 +54,17 @@ int bench_area_discard(struct bench_area *area);
 /* Write a pattern that depends on the page and the seed; check it. */
 void bench_area_fill(struct bench_area *area, uint64_t seed);
 uint64_t bench_pattern(uint64_t page, uint64_t seed);
+
+/* Where stores go: $TMPDIR, else /var/tmp (libwset's default). */
+const char *bench_store_dir(void);
+/* An unlinked file in bench_store_dir(), for a floor to write into. */
+int bench_floor_file(void);
+/* A wset (store in bench_store_dir(), prefetch_pages as given) tracking
+ * the whole area, filled with the seed's pattern and scanned once: every
+ * page is resident and a candidate for wset_evict(ws, 0, ...). */
+struct wset;
+struct wset *bench_wset_open(struct bench_area *area, unsigned int prefetch_pages,
+			     uint64_t seed);
 
 /* The order pages are touched in: 0..n-1 or a seeded permutation. */
 uint64_t *bench_order(uint64_t pages, bool random, uint64_t seed);

@@ -18,25 +18,14 @@
 #define BENCH "evict_throughput"
 #define FLOOR_CHUNK (1u << 20)
 
-static const char *store_dir(void)
-{
-	const char *dir = getenv("TMPDIR");
-
-	return dir && *dir ? dir : "/var/tmp";
-}
-
 static double floor_seconds(struct bench_area *area, uint64_t seed)
 {
 	uint8_t *buf = aligned_alloc(4096, FLOOR_CHUNK);
-	char path[4096];
 	uint64_t start;
-	int fd;
+	int fd = bench_floor_file();
 
-	snprintf(path, sizeof(path), "%s/wset-bench-floor-XXXXXX", store_dir());
-	fd = mkstemp(path);
-	if (fd < 0 || !buf)
-		bench_fail("floor file in %s: %s", store_dir(), strerror(errno));
-	unlink(path);
+	if (!buf)
+		bench_fail("out of memory for the floor's buffer");
 	bench_area_fill(area, seed);
 	start = bench_now_ns();
 	for (uint64_t off = 0; off < area->len; off += FLOOR_CHUNK) {
@@ -55,25 +44,12 @@ static double floor_seconds(struct bench_area *area, uint64_t seed)
 static double wset_seconds(struct bench_area *area, uint64_t seed,
 			   struct wset_counters *counters)
 {
-	struct wset_config config = WSET_CONFIG_INIT;
+	struct wset_config defaults = WSET_CONFIG_INIT;
 	uint64_t evicted = 0, start, pages = area->len / area->page_size;
-	struct wset *ws;
+	struct wset *ws = bench_wset_open(area, defaults.prefetch_pages, seed);
 	double seconds;
 	int ret;
 
-	config.store_dir = store_dir();
-	ret = wset_create(&config, &ws);
-	if (ret < 0)
-		bench_fail("wset_create: %s", strerror(-ret));
-	bench_area_fill(area, seed);
-	ret = area->fd >= 0 ? wset_add_file(ws, (uintptr_t)area->addr, area->len,
-					    area->fd, 0)
-			    : wset_add_anon(ws, (uintptr_t)area->addr, area->len);
-	if (ret < 0)
-		bench_fail("adding the %s area: %s", bench_memory_name(area->kind),
-			   strerror(-ret));
-	if ((ret = wset_tick(ws)) < 0)
-		bench_fail("tracking: %s", strerror(-ret));
 	start = bench_now_ns();
 	ret = wset_evict(ws, 0, 0, &evicted);
 	seconds = (double)(bench_now_ns() - start) / 1e9;

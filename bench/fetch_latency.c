@@ -27,13 +27,6 @@
 
 #define BENCH "fetch_latency"
 
-static const char *store_dir(void)
-{
-	const char *dir = getenv("TMPDIR");
-
-	return dir && *dir ? dir : "/var/tmp";
-}
-
 struct floor_handler {
 	int uffd;
 	int file;
@@ -98,14 +91,9 @@ static void run_floor(struct bench_area *area, const uint64_t *order,
 		.range = { .start = (uintptr_t)area->addr, .len = area->len },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
-	char path[4096];
 	pthread_t thread;
 
-	snprintf(path, sizeof(path), "%s/wset-bench-floor-XXXXXX", store_dir());
-	h.file = mkstemp(path);
-	if (h.file < 0)
-		bench_fail("floor file in %s: %s", store_dir(), strerror(errno));
-	unlink(path);
+	h.file = bench_floor_file();
 	bench_area_fill(area, seed);
 	if (pwrite(h.file, area->addr, area->len, 0) != (ssize_t)area->len)
 		bench_fail("floor: writing the file: %s", strerror(errno));
@@ -133,25 +121,13 @@ static void run_wset(struct bench_area *area, const uint64_t *order,
 		     uint64_t seed, unsigned int prefetch, uint64_t *latency,
 		     struct wset_counters *counters)
 {
-	struct wset_config config = WSET_CONFIG_INIT;
+	struct wset_config defaults = WSET_CONFIG_INIT;
 	uint64_t evicted = 0;
-	struct wset *ws;
+	struct wset *ws = bench_wset_open(area, prefetch != ~0u ? prefetch
+							       : defaults.prefetch_pages, seed);
 	int ret;
 
-	config.store_dir = store_dir();
-	if (prefetch != ~0u)
-		config.prefetch_pages = prefetch;
-	ret = wset_create(&config, &ws);
-	if (ret < 0)
-		bench_fail("wset_create: %s", strerror(-ret));
-	bench_area_fill(area, seed);
-	ret = area->fd >= 0 ? wset_add_file(ws, (uintptr_t)area->addr, area->len,
-					    area->fd, 0)
-			    : wset_add_anon(ws, (uintptr_t)area->addr, area->len);
-	if (ret < 0)
-		bench_fail("adding the %s area: %s", bench_memory_name(area->kind),
-			   strerror(-ret));
-	if ((ret = wset_tick(ws)) < 0 || (ret = wset_evict(ws, 0, 0, &evicted)) < 0)
+	if ((ret = wset_evict(ws, 0, 0, &evicted)) < 0)
 		bench_fail("evicting: %s", strerror(-ret));
 	if (evicted != area->len)
 		bench_fail("evicted %llu of %llu bytes", (unsigned long long)evicted,

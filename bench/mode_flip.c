@@ -79,17 +79,8 @@ int main(int argc, char **argv)
 				struct tracking t;
 				int64_t ns;
 
-				if (tracking_open(&t, kind, &cold, why, sizeof(why)) < 0) {
-					if (rep == 0) {
-						char full[64];
-
-						snprintf(full, sizeof(full), "%s/%s", name,
-							 tracking_name(kind));
-						bench_skip(&options, BENCH, full, "%s", why);
-					}
-					tracking_close(&t);
+				if (!tracking_open_or_skip(&t, kind, &cold, &options, BENCH, name, rep))
 					continue;
-				}
 				/* rwp: the cold set is protected before the flip. */
 				if (kind == TRACK_RWP && tracking_arm(&t) < 0)
 					bench_fail("arming the cold set: %s", strerror(errno));

@@ -52,7 +52,6 @@ static double run(const struct bench_options *options, struct bench_area *area,
 						    [MPROTECT] = TRACK_MPROTECT };
 	uint64_t pages = area->len / area->page_size, start, elapsed;
 	struct tracking t;
-	char why[256];
 
 	touch_all(area, true); /* every page resident and mapped */
 	if (c == MINOR) {
@@ -63,16 +62,8 @@ static double run(const struct bench_options *options, struct bench_area *area,
 		elapsed = bench_now_ns() - start;
 		return (double)elapsed / (double)pages;
 	}
-	if (tracking_open(&t, kinds[c], area, why, sizeof(why)) < 0) {
-		if (rep == 0) {
-			char full[64];
-
-			snprintf(full, sizeof(full), "%s/%s", CASE, competitor_name(c));
-			bench_skip(options, BENCH, full, "%s", why);
-		}
-		tracking_close(&t);
+	if (!tracking_open_or_skip(&t, kinds[c], area, options, BENCH, CASE, rep))
 		return -1;
-	}
 	if (tracking_arm(&t) < 0)
 		bench_fail("%s: arm: %s", competitor_name(c), strerror(errno));
 	start = bench_now_ns();
@@ -91,14 +82,9 @@ int main(int argc, char **argv)
 {
 	struct bench_options options;
 	struct bench_area area;
-	char why[256];
 
-	bench_parse(argc, argv, "The cost of one tracked access, per mechanism.\n",
-		    64ull << 20, &options);
-	if (options.smoke)
-		options.size = 4ull << 20;
-	if (bench_area_map(BENCH_MEMFD, options.size, &area, why, sizeof(why)) < 0)
-		bench_fail("%s", why);
+	bench_setup(argc, argv, "The cost of one tracked access, per mechanism.\n",
+		    64ull << 20, BENCH_MEMFD, &options, &area);
 	bench_skip(&options, BENCH, CASE "/numa-hinting",
 		   "no interface arms NUMA hinting faults on a chosen range: the "
 		   "kernel's task_numa_work scanner picks ranges at its own pace");

@@ -130,6 +130,22 @@ int tracking_open(struct tracking *t, enum tracking_kind kind,
 	return -EINVAL;
 }
 
+bool tracking_open_or_skip(struct tracking *t, enum tracking_kind kind,
+			   struct bench_area *area, const struct bench_options *options,
+			   const char *bench, const char *name, int rep)
+{
+	char why[256], full[128];
+
+	if (tracking_open(t, kind, area, why, sizeof(why)) == 0)
+		return true;
+	if (rep == 0) {
+		snprintf(full, sizeof(full), "%s/%s", name, tracking_name(kind));
+		bench_skip(options, bench, full, "%s", why);
+	}
+	tracking_close(t);
+	return false;
+}
+
 void tracking_close(struct tracking *t)
 {
 	if (t->uffd >= 0)

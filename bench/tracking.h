@@ -30,6 +30,11 @@ const char *tracking_name(enum tracking_kind kind);
 int tracking_open(struct tracking *t, enum tracking_kind kind,
 		  struct bench_area *area, char *why, size_t why_len);
 void tracking_close(struct tracking *t);
+/* tracking_open(), or false after printing (in repetition 0) why the
+ * case NAME/mechanism is absent. */
+bool tracking_open_or_skip(struct tracking *t, enum tracking_kind kind,
+			   struct bench_area *area, const struct bench_options *options,
+			   const char *bench, const char *name, int rep);
 /* Protect (or mark idle) every page of the area. */
 int tracking_arm(struct tracking *t);
 /* Count the pages accessed since tracking_arm(); accessed[page] is set

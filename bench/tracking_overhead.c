@@ -48,15 +48,10 @@ int main(int argc, char **argv)
 	struct bench_options options;
 	struct bench_area area;
 	double seconds;
-	char why[256];
 
-	bench_parse(argc, argv, "Workload throughput untracked and tracked at 1 s and 100 ms.\n",
-		    256ull << 20, &options);
-	if (options.smoke)
-		options.size = 4ull << 20;
+	bench_setup(argc, argv, "Workload throughput untracked and tracked at 1 s and 100 ms.\n",
+		    256ull << 20, BENCH_ANON, &options, &area);
 	seconds = options.smoke ? 0.3 : 4.0;
-	if (bench_area_map(BENCH_ANON, options.size, &area, why, sizeof(why)) < 0)
-		bench_fail("%s", why);
 	bench_area_fill(&area, 1);
 	for (int rep = 0; rep < options.repetitions; rep++) {
 		bench_progress("%s: repetition %d of %d (%.1f s)", BENCH, rep + 1,
