@@ -73,8 +73,16 @@ int main(int argc, char **argv)
 			}
 			double rate = workload(&area, seconds, (uint64_t)rep + 1);
 
+			uint64_t tick_ns = 0;
+
 			if (ws) {
 				wset_stop(ws);
+				/* What one interval costs on this area, timed alone. */
+				uint64_t start = bench_now_ns();
+
+				if ((ret = wset_tick(ws)) < 0)
+					bench_fail("tracking: %s", strerror(-ret));
+				tick_ns = bench_now_ns() - start;
 				wset_counters(ws, &counters);
 				snprintf(competitor, sizeof(competitor), "tracked-%ums",
 					 interval);
@@ -84,6 +92,8 @@ int main(int argc, char **argv)
 			json_object *line = bench_sample(&options, BENCH, CASE, competitor, rep);
 			bench_set_double(line, "accesses_per_s", rate);
 			bench_set_u64(line, "intervals", counters.intervals);
+			if (ws)
+				bench_set_u64(line, "tick_ns", tick_ns);
 			if (ws)
 				bench_set_string(line, "mechanism",
 						 wset_mechanism_name(counters.mechanism));

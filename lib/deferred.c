@@ -2,49 +2,49 @@
 /*
  * Store drops taken off the fault path.  A handler thread wakes the
  * faulting thread as soon as its page is copied in; dropping the store's
- * copy is queued here and done by one worker thread, adjacent pages in one
- * call, so that no fault waits behind another fault's store bookkeeping.
- * A page whose drop is queued stays busy until it is done: eviction cannot
- * store it again under the same key meanwhile.
+ * copy is queued here and done by the handler threads once no fault has
+ * arrived for a while (fault_thread()), adjacent pages in one call, so
+ * that no fault waits behind another fault's store bookkeeping.  A page
+ * whose drop is queued stays busy until it is done: eviction cannot store
+ * it again under the same key meanwhile.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "internal.h"
 
-/* Enough for every page of a few prefetch windows; beyond it callers do
- * the work themselves. */
-#define DEFERRED_CAPACITY 4096
-/* Drops are batched: the worker is woken for this many, or when the handler threads go idle (__wset_deferred_kick()), not for
- * every page, which would cost each fault a futex wake. */
-#define DEFERRED_BATCH 32
+/* Enough for every page of a 64 MiB burst of faults; beyond it a handler
+ * drops right after waking the faulting thread. */
+#define DEFERRED_CAPACITY 16384
+/* Drops of adjacent pages are done as one run of at most this many. */
+#define DEFERRED_RUN_MAX 256
 
 struct deferred_item {
-	enum wset_deferred_work work;
 	struct wset_region *region;
 	uint64_t page;
 };
 
 struct wset_deferred {
-	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	pthread_cond_t done_cond; /* signalled as items are done */
-	bool stop;
-	uint64_t queued; /* items ever queued */
-	uint64_t done;	 /* items ever done */
-	struct deferred_item items[DEFERRED_CAPACITY];
+	uint64_t queued;	  /* items ever queued */
+	uint64_t done;		  /* items ever done */
+	int waiting;		  /* flushes waiting: drop without delay */
 	size_t head;
 	size_t count;
+	struct deferred_item items[DEFERRED_CAPACITY];
 };
 
-/* Drops of adjacent pages are done as one run. */
-#define DEFERRED_RUN_MAX 256
-
-static void run_item(struct wset *ws, const struct deferred_item *item,
-		     uint64_t count)
+int __wset_deferred_start(struct wset *ws)
 {
-	__wset_fetch_finish(ws, item->region, item->page, count);
+	struct wset_deferred *deferred = calloc(1, sizeof(*deferred));
+
+	if (!deferred)
+		return -ENOMEM;
+	pthread_mutex_init(&deferred->lock, NULL);
+	pthread_cond_init(&deferred->done_cond, NULL);
+	ws->deferred = deferred;
+	return 0;
 }
 
 /* With the lock held: take the head item and the drops of the pages right
@@ -56,12 +56,10 @@ static uint64_t take(struct wset_deferred *deferred, struct deferred_item *item)
 	*item = deferred->items[deferred->head];
 	deferred->head = (deferred->head + 1) % DEFERRED_CAPACITY;
 	deferred->count--;
-	while (item->work == DEFERRED_DROP && deferred->count &&
-	       count < DEFERRED_RUN_MAX) {
+	while (deferred->count && count < DEFERRED_RUN_MAX) {
 		const struct deferred_item *next = &deferred->items[deferred->head];
 
-		if (next->work != DEFERRED_DROP || next->region != item->region ||
-		    next->page != item->page + count)
+		if (next->region != item->region || next->page != item->page + count)
 			break;
 		deferred->head = (deferred->head + 1) % DEFERRED_CAPACITY;
 		deferred->count--;
@@ -70,66 +68,41 @@ static uint64_t take(struct wset_deferred *deferred, struct deferred_item *item)
 	return count;
 }
 
-/* Drains the queue before it returns, even when asked to stop. */
-static void *worker(void *arg)
+bool __wset_deferred_step(struct wset *ws)
 {
-	struct wset *ws = arg;
 	struct wset_deferred *deferred = ws->deferred;
-
-	pthread_mutex_lock(&deferred->lock);
-	for (;;) {
-		struct deferred_item item;
-		uint64_t count;
-
-		while (!deferred->count && !deferred->stop)
-			pthread_cond_wait(&deferred->cond, &deferred->lock);
-		if (!deferred->count)
-			break;
-		count = take(deferred, &item);
-		pthread_mutex_unlock(&deferred->lock);
-		run_item(ws, &item, count);
-		pthread_mutex_lock(&deferred->lock);
-		deferred->done += count;
-		pthread_cond_broadcast(&deferred->done_cond);
-	}
-	pthread_mutex_unlock(&deferred->lock);
-	return NULL;
-}
-
-int __wset_deferred_start(struct wset *ws)
-{
-	struct wset_deferred *deferred = calloc(1, sizeof(*deferred));
-	int ret;
+	struct deferred_item item;
+	uint64_t count;
+	bool more;
 
 	if (!deferred)
-		return -ENOMEM;
-	pthread_mutex_init(&deferred->lock, NULL);
-	pthread_cond_init(&deferred->cond, NULL);
-	pthread_cond_init(&deferred->done_cond, NULL);
-	ws->deferred = deferred;
-	ret = pthread_create(&deferred->thread, NULL, worker, ws);
-	if (ret) {
-		ws->deferred = NULL;
-		free(deferred);
-		return -ret;
+		return false;
+	pthread_mutex_lock(&deferred->lock);
+	if (!deferred->count) {
+		pthread_mutex_unlock(&deferred->lock);
+		return false;
 	}
-	return 0;
+	count = take(deferred, &item);
+	pthread_mutex_unlock(&deferred->lock);
+	__wset_fetch_finish(ws, item.region, item.page, count);
+	pthread_mutex_lock(&deferred->lock);
+	deferred->done += count;
+	more = deferred->count > 0;
+	pthread_cond_broadcast(&deferred->done_cond);
+	pthread_mutex_unlock(&deferred->lock);
+	return more;
 }
 
-/* Finishes everything queued, then stops the worker. */
+/* After the handler threads are gone: finish what is queued, free. */
 void __wset_deferred_stop(struct wset *ws)
 {
 	struct wset_deferred *deferred = ws->deferred;
 
 	if (!deferred)
 		return;
-	pthread_mutex_lock(&deferred->lock);
-	deferred->stop = true;
-	pthread_cond_signal(&deferred->cond);
-	pthread_mutex_unlock(&deferred->lock);
-	pthread_join(deferred->thread, NULL);
+	while (__wset_deferred_step(ws))
+		;
 	ws->deferred = NULL;
-	pthread_cond_destroy(&deferred->cond);
 	pthread_cond_destroy(&deferred->done_cond);
 	pthread_mutex_destroy(&deferred->lock);
 	free(deferred);
@@ -142,16 +115,11 @@ bool __wset_deferred_pending(struct wset *ws)
 	return deferred && __atomic_load_n(&deferred->count, __ATOMIC_RELAXED);
 }
 
-void __wset_deferred_kick(struct wset *ws)
+bool __wset_deferred_urgent(struct wset *ws)
 {
 	struct wset_deferred *deferred = ws->deferred;
 
-	if (!deferred)
-		return;
-	pthread_mutex_lock(&deferred->lock);
-	if (deferred->count)
-		pthread_cond_signal(&deferred->cond);
-	pthread_mutex_unlock(&deferred->lock);
+	return deferred && __atomic_load_n(&deferred->waiting, __ATOMIC_RELAXED);
 }
 
 void __wset_deferred_flush(struct wset *ws)
@@ -160,36 +128,35 @@ void __wset_deferred_flush(struct wset *ws)
 
 	if (!deferred)
 		return;
-	/* Only what was queued before: faults may keep queueing meanwhile. */
+	/* Only what was queued before: faults may keep queueing meanwhile.
+	 * The handler threads never wait for messages with work queued. */
 	pthread_mutex_lock(&deferred->lock);
 	uint64_t target = deferred->queued;
 
-	pthread_cond_signal(&deferred->cond);
+	__atomic_fetch_add(&deferred->waiting, 1, __ATOMIC_RELAXED);
 	while (deferred->done < target)
 		pthread_cond_wait(&deferred->done_cond, &deferred->lock);
+	__atomic_fetch_sub(&deferred->waiting, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&deferred->lock);
 }
 
-void __wset_defer(struct wset *ws, enum wset_deferred_work work,
-		  struct wset_region *region, uint64_t page)
+void __wset_defer_drop(struct wset *ws, struct wset_region *region, uint64_t page)
 {
 	struct wset_deferred *deferred = ws->deferred;
-	struct deferred_item item = { .work = work, .region = region, .page = page };
 	bool queued = false;
 
 	if (deferred) {
 		pthread_mutex_lock(&deferred->lock);
-		if (deferred->count < DEFERRED_CAPACITY && !deferred->stop) {
+		if (deferred->count < DEFERRED_CAPACITY) {
 			deferred->items[(deferred->head + deferred->count) %
-					DEFERRED_CAPACITY] = item;
+					DEFERRED_CAPACITY] =
+				(struct deferred_item){ .region = region, .page = page };
 			deferred->count++;
 			deferred->queued++;
 			queued = true;
-			if (deferred->count >= DEFERRED_BATCH)
-				pthread_cond_signal(&deferred->cond);
 		}
 		pthread_mutex_unlock(&deferred->lock);
 	}
 	if (!queued)
-		run_item(ws, &item, 1);
+		__wset_fetch_finish(ws, region, page, 1);
 }

@@ -9,6 +9,9 @@
 #include "internal.h"
 
 #define MESSAGES_PER_READ 16
+/* A guest that faulted nothing for this long is not in a burst: store
+ * drops may go now. */
+#define DROP_IDLE_NS 50000
 /* About a second of WSET_RETRY_MS periods. */
 #define UNKNOWN_ADDRESS_RETRIES 200
 
@@ -276,19 +279,25 @@ static void *fault_thread(void *arg)
 			{ .fd = ws->uffd, .events = POLLIN },
 			{ .fd = ws->stop_fd, .events = POLLIN },
 		};
-		/* Prefetching: only look for a new fault, one page at a time.
-		 * Idle for a millisecond with drops queued: let the worker
-		 * have them. */
+		/* Prefetching: only look for a new fault, then bring back one
+		 * more page.  Drops queued: do one run once no fault came for
+		 * DROP_IDLE_NS.  Otherwise wait for the next message. */
 		bool pending = !prefetching && __wset_deferred_pending(ws);
-		int timeout = prefetching ? 0 : retries ? WSET_RETRY_MS : pending ? 1 : -1;
-		int ready = poll(fds, 2, timeout);
+		struct timespec wait = {
+			0, prefetching || (pending && __wset_deferred_urgent(ws)) ? 0 : DROP_IDLE_NS
+		};
+		int ready;
 
+		if (retries && !prefetching)
+			wait = (struct timespec){ 0, WSET_RETRY_MS * 1000000L };
+		ready = ppoll(fds, 2, prefetching || pending || retries ? &wait : NULL,
+			      NULL);
 		if (ready < 0 && errno != EINTR)
 			break;
-		if (ready == 0 && pending)
-			__wset_deferred_kick(ws);
 		if (ready == 0 && prefetching)
 			prefetching = __wset_prefetch_step(ws, &prefetch);
+		else if (ready == 0 && pending)
+			__wset_deferred_step(ws);
 		if (fds[1].revents)
 			break;
 		if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))

@@ -141,7 +141,7 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	/* The faulting thread runs on at once; the store's copy is dropped
 	 * after, off the fault path. */
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
-	__wset_defer(ws, DEFERRED_DROP, region, page);
+	__wset_defer_drop(ws, region, page);
 	return 0;
 
 out_unbusy:

@@ -259,24 +259,24 @@ int __wset_fault_threads_start(struct wset *ws);
 void __wset_fault_threads_stop(struct wset *ws);
 
 /* deferred.c: store drops, done after the faulting thread was woken. */
-enum wset_deferred_work {
-	DEFERRED_DROP, /* __wset_fetch_finish(): drop the store's copy;
-			  adjacent pages queued together go as one run */
-};
 struct wset_deferred;
 int __wset_deferred_start(struct wset *ws);
+/* After the handler threads stopped: finishes what is queued. */
 void __wset_deferred_stop(struct wset *ws);
-/* Wait until everything queued is done.  Never from the worker, nor with
- * ws->lock held.  Eviction, restore and the counters call it, so that
- * they see every fetched page settled. */
-void __wset_deferred_flush(struct wset *ws);
-/* Work is queued and the worker may not know: handler threads ask before
- * they wait for messages, and kick the worker once they are idle. */
+/* Queue the drop of a fetched page's store copy, or drop it now when the
+ * queue is full. */
+void __wset_defer_drop(struct wset *ws, struct wset_region *region, uint64_t page);
+/* Handler threads, when no fault came for a while: one run of drops;
+ * true when more is queued.  They never wait for messages while
+ * __wset_deferred_pending(). */
+bool __wset_deferred_step(struct wset *ws);
 bool __wset_deferred_pending(struct wset *ws);
-void __wset_deferred_kick(struct wset *ws);
-/* Queue the work, or do it now when the queue is full or stopped. */
-void __wset_defer(struct wset *ws, enum wset_deferred_work work,
-		  struct wset_region *region, uint64_t page);
+/* A flush is waiting: handler threads drop at once, between faults. */
+bool __wset_deferred_urgent(struct wset *ws);
+/* Wait until everything queued so far is done.  Never from a handler
+ * thread, nor with ws->lock held.  Eviction, restore and the counters
+ * call it, so that they see every fetched page settled. */
+void __wset_deferred_flush(struct wset *ws);
 
 /* tracker.c */
 void __wset_tracker_stop(struct wset *ws);
