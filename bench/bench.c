@@ -257,10 +257,19 @@ void bench_area_fill(struct bench_area *area, uint64_t seed)
 	}
 }
 
+static const char *chosen_store_dir;
+
+void bench_set_store_dir(const char *dir)
+{
+	chosen_store_dir = dir;
+}
+
 const char *bench_store_dir(void)
 {
 	const char *dir = getenv("TMPDIR");
 
+	if (chosen_store_dir)
+		return chosen_store_dir;
 	return dir && *dir ? dir : "/var/tmp";
 }
 

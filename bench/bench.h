@@ -55,8 +55,10 @@ int bench_area_discard(struct bench_area *area);
 void bench_area_fill(struct bench_area *area, uint64_t seed);
 uint64_t bench_pattern(uint64_t page, uint64_t seed);
 
-/* Where stores go: $TMPDIR, else /var/tmp (libwset's default). */
+/* Where stores go: $TMPDIR, else /var/tmp (libwset's default), unless
+ * bench_set_store_dir() chose another directory. */
 const char *bench_store_dir(void);
+void bench_set_store_dir(const char *dir);
 /* An unlinked file in bench_store_dir(), for a floor to write into. */
 int bench_floor_file(void);
 /* A wset (store in bench_store_dir(), prefetch_pages as given) tracking
