@@ -267,6 +267,16 @@ bool agent_log_contains(const struct agent *agent, const char *text)
 	return found;
 }
 
+bool agent_wait_log(const struct agent *agent, const char *text, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		if (agent_log_contains(agent, text))
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
 json_object *agent_request(const struct agent *agent, const char *request)
 {
 	struct sockaddr_un address = { .sun_family = AF_UNIX };
@@ -384,6 +394,16 @@ int process_fd_count(pid_t pid)
 	return count;
 }
 
+bool wait_fd_count(pid_t pid, int count, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 10) {
+		if (process_fd_count(pid) == count)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
 bool agent_started(struct agent *agent, const char *const *arguments)
 {
 	if (agent_start(agent, arguments) == 0)
@@ -412,6 +432,20 @@ uint64_t agent_wait_counter(const struct agent *agent, unsigned int vmm,
 		sleep_ms(100);
 	}
 	return 0;
+}
+
+uint64_t agent_wait_counter_above(const struct agent *agent, unsigned int vmm,
+				  const char *key, uint64_t above, int timeout_ms)
+{
+	uint64_t value = UINT64_MAX;
+
+	for (int waited = 0; waited <= timeout_ms; waited += 50) {
+		value = agent_vmm_counter(agent, vmm, key);
+		if (value != UINT64_MAX && value > above)
+			break;
+		sleep_ms(50);
+	}
+	return value;
 }
 
 uint64_t agent_evict_some(const struct agent *agent, unsigned int vmm)

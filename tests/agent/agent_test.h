@@ -78,6 +78,14 @@ void agent_show_log(const struct agent *agent);
 /* Whether the log contains text. */
 bool agent_log_contains(const struct agent *agent, const char *text);
 
+/* Wait up to timeout_ms for the log to contain text. */
+bool agent_wait_log(const struct agent *agent, const char *text, int timeout_ms);
+
+/* Wait up to timeout_ms for a VMM counter to exceed above (UINT64_MAX,
+ * meaning absent, never does); the last value read. */
+uint64_t agent_wait_counter_above(const struct agent *agent, unsigned int vmm,
+				  const char *key, uint64_t above, int timeout_ms);
+
 /* Send a raw JSON request, return the parsed answer (NULL on failure). */
 json_object *agent_request(const struct agent *agent, const char *request);
 
@@ -97,6 +105,9 @@ bool agent_wait_vmm_count(const struct agent *agent, int count, int timeout_ms);
 
 /* Open fds of a process (-1 on failure). */
 int process_fd_count(pid_t pid);
+
+/* Wait up to timeout_ms until pid has exactly count open fds. */
+bool wait_fd_count(pid_t pid, int count, int timeout_ms);
 
 /* Sleep milliseconds. */
 void sleep_ms(int milliseconds);

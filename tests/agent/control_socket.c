@@ -142,7 +142,8 @@ int main(void)
 	}
 	guest_memory_regions(&memory, regions);
 	tap_ok(handover(agent.socket, "ctl", regions, 1, &result) == 0, "a VMM connects");
-	sleep_ms(400);
+	/* History samples come with tracking intervals. */
+	agent_wait_counter_above(&agent, result.vmm_id, "intervals", 2, 30000);
 
 	tap_ok(answer_has("{\"command\":\"status\"}", "\"name\":\"ctl\""), "status lists the VMM");
 	tap_ok(answer_has("{\"command\":\"status\"}", "\"fault_latency_us\":{\"p50\""),

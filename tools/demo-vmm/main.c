@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,8 @@ static void usage(FILE *out)
 		"  --memory SIZE        guest memory, e.g. 256M (default 256M)\n"
 		"  --backing KIND       memfd or anon (default memfd)\n"
 		"  --regions N          memory regions, 1 to %d (default 2)\n"
-		"  --duration SECONDS   run time; 0: until wsetd lets go (default 60)\n"
+		"  --duration SECONDS   run time; 0: until wsetd lets go or SIGTERM\n"
+		"                       (default 60)\n"
 		"  --rate N             page accesses per second (default 20000)\n"
 		"  --hot PERCENT        size of the hot window (default 10)\n"
 		"  --cold-accesses PERCENT  accesses anywhere in memory (default 1)\n"
@@ -208,6 +210,12 @@ static int final_check(struct guest_memory *memory, bool released)
 	return missing || bad ? DEMO_EXIT_DATA : DEMO_EXIT_OK;
 }
 
+static void on_stop_signal(int signal_number)
+{
+	(void)signal_number;
+	workload_request_stop();
+}
+
 int main(int argc, char **argv)
 {
 	struct demo_options options = {
@@ -232,6 +240,13 @@ int main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &options))
 		return DEMO_EXIT_USAGE;
+	/* TERM and INT end the run early; every page is still verified. */
+	{
+		struct sigaction stop = { .sa_handler = on_stop_signal };
+
+		sigaction(SIGTERM, &stop, NULL);
+		sigaction(SIGINT, &stop, NULL);
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ret = guest_memory_create(&memory, options.backing, options.memory, options.regions);
 	if (ret < 0) {

@@ -7,6 +7,13 @@
 
 #define SLOW_ACCESS_NS 50000
 
+static volatile sig_atomic_t stop_requested;
+
+void workload_request_stop(void)
+{
+	stop_requested = 1;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec now;
@@ -58,7 +65,8 @@ void workload_run(struct guest_memory *memory, const struct workload_options *op
 		uint64_t phase = (uint64_t)(elapsed / options->phase_s);
 		uint64_t hot_start = (phase * (hot_pages / 2 + 1)) % memory->pages;
 
-		if (options->duration_s > 0 && elapsed >= options->duration_s)
+		if ((options->duration_s > 0 && elapsed >= options->duration_s) ||
+		    stop_requested)
 			break;
 		if (wsetd_released(wsetd_socket)) {
 			result->released = true;

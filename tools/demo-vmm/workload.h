@@ -7,6 +7,7 @@
 #ifndef DEMO_WORKLOAD_H
 #define DEMO_WORKLOAD_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +34,11 @@ struct workload_result {
 	bool released;		/* wsetd closed the connection */
 };
 
-/* Run until the duration ends or wsetd_socket (>= 0) reports end of file. */
+/* Make workload_run() return after its current batch (async-signal-safe). */
+void workload_request_stop(void);
+
+/* Run until the duration ends, a stop is requested, or wsetd_socket (>= 0)
+ * reports end of file. */
 void workload_run(struct guest_memory *memory, const struct workload_options *options,
 		  int wsetd_socket, FILE *log, struct workload_result *result);
 
