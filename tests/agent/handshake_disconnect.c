@@ -96,7 +96,7 @@ int main(void)
 	tap_ok(handover(agent.socket, "after", regions, 1, &result) == 0,
 	       "a good handshake is accepted afterwards");
 	if (result.socket_fd >= 0)
-		close(result.socket_fd);
+		handover_close(&result);
 	tap_ok(agent_wait_vmm_count(&agent, 0, 5000), "and dropped on disconnect");
 	tap_ok(process_fd_count(agent.pid) == baseline, "no fd left behind at the end");
 	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");

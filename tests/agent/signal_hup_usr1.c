@@ -88,7 +88,7 @@ int main(void)
 	tap_ok(agent_wait_log(&agent, "stats: vmm 1 hup", 10000), "SIGUSR1 logs the VMM's counters");
 	tap_ok(agent_vmm_count(&agent) == 1, "wsetd still serves the VMM");
 
-	close(result.socket_fd);
+	handover_close(&result);
 	tap_ok(agent_wait_vmm_count(&agent, 0, 5000), "the VMM disconnects");
 	tap_ok(agent_stop(&agent, SIGINT, 10000) == 0, "wsetd exits 0 on INT");
 	guest_memory_destroy(&memory);

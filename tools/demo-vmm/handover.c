@@ -17,12 +17,23 @@
 
 int handover_userfaultfd(void)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	/* Never UFFD_USER_MODE_ONLY, even when that is all an unprivileged
+	 * process may create: faults taken inside the kernel (KVM, vhost,
+	 * O_DIRECT, process_vm_readv) would fail with EFAULT instead of
+	 * waiting for the page. */
+	int fd = (int)syscall(SYS_userfaultfd, HANDOVER_UFFD_FLAGS);
 
-	/* Unprivileged without vm.unprivileged_userfaultfd: user faults only. */
-	if (fd < 0 && errno == EPERM)
-		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
 	return fd < 0 ? -errno : fd;
+}
+
+void handover_close(struct handover_result *result)
+{
+	if (result->socket_fd >= 0)
+		close(result->socket_fd);
+	if (result->uffd >= 0)
+		close(result->uffd);
+	result->socket_fd = -1;
+	result->uffd = -1;
 }
 
 /* Index of memfd in fds[] (adding it), counting the userfaultfd as 0. */
@@ -59,6 +70,7 @@ static char *document_and_fds(const char *name, const struct handover_region *re
 	}
 	if (name)
 		json_object_object_add(document, "name", json_object_new_string(name));
+	json_object_object_add(document, "uffd_flags", json_object_new_int(HANDOVER_UFFD_FLAGS));
 	json_object_object_add(document, "regions", array);
 	text = strdup(json_object_to_json_string_ext(document, JSON_C_TO_STRING_PLAIN));
 	json_object_put(document);
@@ -171,14 +183,19 @@ int handover(const char *socket_path, const char *name,
 
 	memset(result, 0, sizeof(*result));
 	result->socket_fd = -1;
+	result->uffd = -1;
 	if (count < 1 || count > 64) {
 		snprintf(result->error, sizeof(result->error), "1 to 64 regions");
 		return -1;
 	}
 	uffd = handover_userfaultfd();
 	if (uffd < 0) {
-		snprintf(result->error, sizeof(result->error), "userfaultfd: %s",
-			 strerror(-uffd));
+		snprintf(result->error, sizeof(result->error), "userfaultfd: %s%s",
+			 strerror(-uffd),
+			 uffd == -EPERM ? " (needs CAP_SYS_PTRACE or "
+					  "vm.unprivileged_userfaultfd = 1; a user-mode-only "
+					  "userfaultfd is not used: KVM and vhost accesses "
+					  "would fail instead of waiting)" : "");
 		return -1;
 	}
 	fds[0] = uffd;
@@ -186,10 +203,14 @@ int handover(const char *socket_path, const char *name,
 	result->socket_fd = handover_send_raw(socket_path, document, strlen(document),
 					      fds, fd_count);
 	free(document);
-	close(uffd); /* wsetd holds it now; see handover.h */
+	/* Kept: while this reference lives, an agent that dies leaves faults
+	 * waiting for the next one instead of the kernel unregistering the
+	 * memory (which would make every evicted page read as zeroes). */
+	result->uffd = uffd;
 	if (result->socket_fd < 0) {
 		snprintf(result->error, sizeof(result->error), "cannot send to %s: %s",
 			 socket_path, strerror(errno));
+		handover_close(result);
 		return -1;
 	}
 	if (handover_read_answer(result->socket_fd, answer, sizeof(answer), 60000) <= 0) {
@@ -197,7 +218,6 @@ int handover(const char *socket_path, const char *name,
 	} else if (parse_answer(answer, result) == 0) {
 		return 0;
 	}
-	close(result->socket_fd);
-	result->socket_fd = -1;
+	handover_close(result);
 	return -1;
 }

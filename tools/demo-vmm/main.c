@@ -233,7 +233,7 @@ int main(int argc, char **argv)
 		},
 	};
 	struct handover_region regions[GUEST_MAX_REGIONS];
-	struct handover_result handed = { .socket_fd = -1 };
+	struct handover_result handed = { .socket_fd = -1, .uffd = -1 };
 	struct workload_result result;
 	struct guest_memory memory;
 	int ret, status;
@@ -277,8 +277,7 @@ int main(int argc, char **argv)
 	status = final_check(&memory, result.released);
 	if (result.bad_pages)
 		status = DEMO_EXIT_DATA;
-	if (handed.socket_fd >= 0)
-		close(handed.socket_fd);
+	handover_close(&handed);
 	guest_memory_destroy(&memory);
 	return status;
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,36 @@ static json_object *policy_json(struct session *session)
 	return object;
 }
 
+/* "O_RDONLY|O_NONBLOCK|O_CLOEXEC" for the flags userfaultfd(2) takes. */
+static json_object *file_flags_json(unsigned int flags)
+{
+	char text[64];
+
+	snprintf(text, sizeof(text), "%s%s%s",
+		 (flags & O_ACCMODE) == O_RDWR ? "O_RDWR" :
+		 (flags & O_ACCMODE) == O_WRONLY ? "O_WRONLY" : "O_RDONLY",
+		 flags & O_NONBLOCK ? "|O_NONBLOCK" : "",
+		 flags & O_CLOEXEC ? "|O_CLOEXEC" : "");
+	return json_object_new_string(text);
+}
+
+/* The userfaultfd's creation flags: what the VMM declared, what the kernel
+ * shows (fdinfo has the file flags, not UFFD_USER_MODE_ONLY). */
+static json_object *uffd_json(struct session *session)
+{
+	json_object *object = json_object_new_object();
+
+	json_object_object_add(object, "declared_flags",
+			       session->uffd_flags < 0 ? NULL :
+			       file_flags_json((unsigned int)session->uffd_flags));
+	json_object_object_add(object, "fdinfo_flags",
+			       file_flags_json(session->uffd_fdinfo_flags));
+	json_object_object_add(object, "user_mode_only",
+			       session->uffd_flags < 0 ? NULL :
+			       json_object_new_boolean(false));
+	return object;
+}
+
 json_object *report_session(struct session *session)
 {
 	struct wset_counters counters;
@@ -58,6 +89,7 @@ json_object *report_session(struct session *session)
 		wset_mechanism_name(wset_mechanism(session->wset))));
 	json_object_object_add(object, "regions",
 			       json_object_new_int(session->region_count));
+	json_object_object_add(object, "uffd", uffd_json(session));
 	add_u64(object, "uptime_ms", clock_wall_ms() - session->started_ms);
 	if (wset_counters(session->wset, &counters) < 0)
 		return object;

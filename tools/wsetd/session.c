@@ -82,6 +82,8 @@ int session_start(const struct wsetd_options *options,
 	session->pid = peer->pid;
 	session->uid = peer->uid;
 	session->socket_fd = -1;
+	session->uffd_flags = handshake->uffd_flags;
+	session->uffd_fdinfo_flags = handshake->uffd_fdinfo_flags;
 	session->socket_watch = (struct watch){ WATCH_SESSION_SOCKET, session };
 	session->process_watch = (struct watch){ WATCH_SESSION_PROCESS, session };
 	if (handshake->name[0])

@@ -41,6 +41,8 @@ struct session {
 	int pid_fd;    /* readable when the VMM process exits */
 	struct wset *wset;
 	int region_count;
+	long long uffd_flags;		/* declared in the handshake, -1: not */
+	unsigned int uffd_fdinfo_flags; /* as fdinfo shows them */
 	uint64_t started_ms; /* wall clock */
 	struct history history;
 	struct watch socket_watch;
