@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define WSET_VERSION_MAJOR 1
-#define WSET_VERSION_MINOR 0
+#define WSET_VERSION_MINOR 1
 
 struct wset;
 
@@ -61,9 +61,22 @@ enum wset_mechanism {
  * stats: fill *stats.
  * close: release everything (called by wset_store_close()).
  *
+ * sync:  optional (NULL: nothing to do): make every put so far as durable
+ *        as the store promises.  The library calls it after each eviction
+ *        step's puts and before any of those pages leaves guest memory; a
+ *        failing sync abandons the whole step.
+ * each:  optional (NULL: the store cannot list): call fn for every key the
+ *        store holds, with its length, stopping at fn's first non-zero
+ *        return (which each returns).  wset_resume() learns from it which
+ *        pages a previous agent evicted.
+ *
  * A failing put abandons the eviction of that page (it stays resident); a
  * failing get is retried until it succeeds, the faulting thread stays
  * blocked meanwhile.  Both are counted.  A page is never lost.
+ *
+ * Stores built against version 1.0 of this header have no sync or each:
+ * define struct wset_store_ops with designated initializers (members not
+ * named are NULL) and rebuild.
  */
 struct wset_store_stats {
 	uint64_t stored_bytes;	/* bytes currently kept */
@@ -79,6 +92,9 @@ struct wset_store_ops {
 	int (*drop)(void *priv, uint64_t key, size_t len);
 	int (*stats)(void *priv, struct wset_store_stats *stats);
 	void (*close)(void *priv);
+	int (*sync)(void *priv);
+	int (*each)(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
+		    void *arg);
 };
 
 struct wset_store {
@@ -93,6 +109,37 @@ struct wset_store {
  * released with wset_store_close() after the last wset using it is gone.
  */
 int wset_file_store_open(const char *path, struct wset_store **out);
+
+/*
+ * How durable a page's stored copy is before the page leaves guest memory.
+ * WRITTEN: written to the store file (the kernel's page cache) and
+ *          journalled: survives any crash or kill of the agent, not a
+ *          crash of the host.
+ * FSYNC:   also fdatasync()ed, data then journal, once per eviction step:
+ *          survives a host crash or power loss too, at the cost of two
+ *          flushes per step.
+ */
+enum wset_durability {
+	WSET_DURABILITY_WRITTEN = 0,
+	WSET_DURABILITY_FSYNC = 1,
+};
+
+/*
+ * Open a named, persistent store: directory/name.pages (the sparse page
+ * file) and directory/name.journal (the index journal), both created with
+ * mode 0600 when missing.  Existing files are reopened and the journal
+ * replayed, so the store holds every page put and not dropped before a
+ * crash (the store's each callback lists them).  name: 1 to 128 characters
+ * from [A-Za-z0-9._-], not starting with a dot.  Errors: -EINVAL (bad
+ * name or durability), or what open(2) and reading the journal gave.
+ */
+int wset_named_store_open(const char *directory, const char *name,
+			  enum wset_durability durability,
+			  struct wset_store **out);
+
+/* Remove a named store's files (once every page is back in memory).
+ * -ENOENT when there was none. */
+int wset_named_store_remove(const char *directory, const char *name);
 
 /* Close a store opened by wset_file_store_open() (or any store whose ops
  * have a close callback).  Accepts NULL. */
@@ -195,6 +242,15 @@ int wset_create(const struct wset_config *cfg, struct wset **out);
  * pagemap_fd:      an open /proc/<pid>/pagemap, or -1 to open it from pid.
  *                  Ownership passes to the wset on success.
  *
+ * flags:           0, or WSET_ADOPT_RESUME: the uffd was set up by an
+ *                  earlier agent that died or was restarted (UFFDIO_API
+ *                  done, regions registered).  The mechanism and features
+ *                  are read from the uffd's fdinfo instead of negotiated;
+ *                  add the same regions in the same order as before, then
+ *                  call wset_resume().  -EINVAL if UFFDIO_API was never
+ *                  called on it, -EOPNOTSUPP if its features match no
+ *                  mechanism.
+ *
  * Limits: anonymous regions of an adopted process are tracked and fetched
  * back but not evicted (freeing the staging copy needs MADV_DONTNEED in
  * that process); with the wp mechanism, file-backed regions are not evicted
@@ -205,12 +261,27 @@ struct wset_adopt {
 	int uffd;
 	pid_t pid;
 	int pagemap_fd;
+	unsigned int flags;
 };
 
-#define WSET_ADOPT_INIT { .uffd = -1, .pid = 0, .pagemap_fd = -1 }
+#define WSET_ADOPT_RESUME (1u << 0)
+
+#define WSET_ADOPT_INIT { .uffd = -1, .pid = 0, .pagemap_fd = -1, .flags = 0 }
 
 int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
 	       struct wset **out);
+
+/*
+ * After wset_adopt() with WSET_ADOPT_RESUME and the regions added: take
+ * over from the agent that died.  Every page the store holds (its each
+ * callback) is evicted unless guest memory has it (a crash between the
+ * copy and the hole punch: memory wins and the stored copy is dropped);
+ * an eviction step left half done is ended (async mode again, rwp); and
+ * every region is woken, so faults whose messages the dead agent read but
+ * never answered are delivered again.  Returns the number of evicted pages
+ * taken over, or -errno (-EOPNOTSUPP: the store cannot list its keys).
+ */
+int wset_resume(struct wset *ws);
 
 /*
  * Stop every thread, bring every evicted page back into guest memory,

@@ -81,7 +81,8 @@ static void wset_free(struct wset *ws)
 /* uffd is not yet initialised; pagemap_fd is open.  On failure neither is
  * closed (the caller still owns them). */
 static int wset_init(const struct wset_config *config, int uffd,
-		     int pagemap_fd, pid_t pid, bool remote, struct wset **out)
+		     int pagemap_fd, pid_t pid, bool remote, bool resume,
+		     struct wset **out)
 {
 	struct wset_config defaults = WSET_CONFIG_INIT;
 	struct wset_probe probe;
@@ -113,14 +114,26 @@ static int wset_init(const struct wset_config *config, int uffd,
 	pthread_cond_init(&ws->tracker_cond, NULL);
 	ws->rate_last_ns = __wset_now_ns();
 
-	ret = __wset_select(config, &probe, &ws->ops);
-	if (ret < 0)
-		goto out_free;
+	if (resume) {
+		/* Set up by the agent before us: learn, do not negotiate. */
+		uint64_t features = 0;
+
+		ret = __wset_uffd_features(uffd, &features);
+		if (ret == 0)
+			ret = __wset_resume_mechanism(config, features, &ws->ops);
+		if (ret < 0)
+			goto out_free;
+		ws->features = ws->ops->features(features & ~WSET_UFFD_INITIALIZED);
+	} else {
+		ret = __wset_select(config, &probe, &ws->ops);
+		if (ret < 0)
+			goto out_free;
+		ws->features = ws->ops->features(probe.uffd_features);
+		ret = __wset_uffd_api(uffd, ws->features, NULL);
+		if (ret < 0)
+			goto out_free;
+	}
 	ws->counters.mechanism = ws->ops->mechanism;
-	ws->features = ws->ops->features(probe.uffd_features);
-	ret = __wset_uffd_api(uffd, ws->features, NULL);
-	if (ret < 0)
-		goto out_free;
 
 	if (config->store) {
 		ws->store = config->store;
@@ -171,7 +184,7 @@ int wset_create(const struct wset_config *config, struct wset **out)
 		close(uffd);
 		return pagemap_fd;
 	}
-	ret = wset_init(config, uffd, pagemap_fd, getpid(), false, out);
+	ret = wset_init(config, uffd, pagemap_fd, getpid(), false, false, out);
 	if (ret < 0) {
 		close(uffd);
 		close(pagemap_fd);
@@ -184,7 +197,8 @@ int wset_adopt(const struct wset_config *config, const struct wset_adopt *adopt,
 {
 	int pagemap_fd, ret, saved = errno;
 
-	if (!out || !adopt || adopt->uffd < 0 || adopt->pid <= 0)
+	if (!out || !adopt || adopt->uffd < 0 || adopt->pid <= 0 ||
+	    (adopt->flags & ~WSET_ADOPT_RESUME))
 		return -EINVAL;
 	if (fcntl(adopt->uffd, F_GETFD) < 0) {
 		errno = saved;
@@ -203,7 +217,7 @@ int wset_adopt(const struct wset_config *config, const struct wset_adopt *adopt,
 			return pagemap_fd;
 	}
 	ret = wset_init(config, adopt->uffd, pagemap_fd, adopt->pid,
-			adopt->pid != getpid(), out);
+			adopt->pid != getpid(), adopt->flags & WSET_ADOPT_RESUME, out);
 	if (ret < 0 && adopt->pagemap_fd < 0)
 		close(pagemap_fd);
 	return ret;

@@ -68,6 +68,11 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	 * threads see the page as soon as it is copied in: publish at once. */
 	ret = copy_in(ws, addr, buf, region->page_size, false,
 		      reason == FETCH_RESTORE);
+	/* -EEXIST: guest memory has the page after all (an agent died between
+	 * storing it and freeing it, or the VMM wrote it through another
+	 * mapping).  Memory is the newer copy: keep it, drop ours. */
+	if (ret == -EEXIST)
+		ret = 0;
 	if (ret < 0)
 		goto out_unbusy;
 	free(buf);

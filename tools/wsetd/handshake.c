@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "handshake.h"
+#include "state.h"
 
 static int fail(char *error, size_t error_size, const char *format, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -231,6 +232,7 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 	handshake->region_count = 0;
 	handshake->version = 0;
 	handshake->uffd_flags = -1;
+	handshake->reconnect[0] = '\0';
 	/* Firecracker sends the bare array; we also take {"name", "regions"}. */
 	if (json_object_is_type(document, json_type_object)) {
 		regions = NULL;
@@ -250,6 +252,16 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 						    json_object_to_json_string(member),
 						    HANDSHAKE_VERSION);
 				handshake->version = (int)version;
+			} else if (strcmp(key, "reconnect") == 0) {
+				const char *token = json_object_get_string(member);
+
+				if (!json_object_is_type(member, json_type_string) ||
+				    !state_token_valid(token))
+					return fail(error, error_size,
+						    "reconnect: expected the session token "
+						    "(32 hex digits) wsetd answered with");
+				snprintf(handshake->reconnect, sizeof(handshake->reconnect),
+					 "%s", token);
 			} else if (strcmp(key, "uffd_flags") == 0) {
 				uint64_t flags;
 
@@ -273,6 +285,9 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 	if (!json_object_is_type(regions, json_type_array))
 		return fail(error, error_size,
 			    "expected a JSON array of regions");
+	if (handshake->reconnect[0] && handshake->version < 1)
+		return fail(error, error_size, "reconnect needs \"version\": 1");
+	handshake->regions_json = regions;
 	count = json_object_array_length(regions);
 	if (count == 0 || count > HANDSHAKE_MAX_REGIONS)
 		return fail(error, error_size, "%zu regions: expected 1 to %d",

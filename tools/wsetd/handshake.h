@@ -37,6 +37,8 @@ struct handshake {
 	long long uffd_flags;	   /* declared by the VMM; -1 when not declared */
 	unsigned int uffd_fdinfo_flags; /* file flags the kernel shows */
 	uint64_t uffd_api_features; /* from fdinfo: non-zero once UFFDIO_API ran */
+	char reconnect[33];	   /* the session token of a reconnect, else "" */
+	json_object *regions_json; /* the regions array (borrowed from the document) */
 	struct handshake_region regions[HANDSHAKE_MAX_REGIONS];
 	int region_count;
 	int fds[HANDSHAKE_MAX_FDS]; /* fds[0]: the userfaultfd */

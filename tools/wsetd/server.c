@@ -19,6 +19,7 @@
 #include "log.h"
 #include "notify.h"
 #include "report.h"
+#include "state.h"
 
 /* How often the timer checks handshake deadlines and samples history. */
 #define TIMER_PERIOD_MS 100
@@ -133,6 +134,11 @@ static int setup(struct daemon *daemon)
 		log_error("setup: %s", strerror(errno));
 		return WSETD_EXIT_FAILURE;
 	}
+	if (mkdir(daemon->options.store_dir, 0700) && errno != EEXIST) {
+		log_error("%s: cannot create the state directory: %s",
+			  daemon->options.store_dir, strerror(errno));
+		return WSETD_EXIT_FAILURE;
+	}
 	daemon->vmm_listen_fd = listen_on(daemon->options.socket,
 					  daemon->options.socket_mode);
 	if (daemon->vmm_listen_fd < 0)
@@ -169,18 +175,24 @@ static void pending_remove(struct daemon *daemon, struct pending *pending)
 	free(pending);
 }
 
-/* Answer a VMM with one JSON line. */
-static void reply(int fd, bool ok, unsigned int id, const char *mechanism,
-		  const char *error)
+/* Answer a VMM with one JSON line (session: NULL when refused). */
+static void reply(int fd, const struct session *session, const char *error)
 {
 	json_object *answer = json_object_new_object();
 	const char *text;
 
-	json_object_object_add(answer, "ok", json_object_new_boolean(ok));
-	if (ok) {
-		json_object_object_add(answer, "vmm", json_object_new_int((int)id));
-		json_object_object_add(answer, "mechanism",
-				       json_object_new_string(mechanism));
+	json_object_object_add(answer, "ok", json_object_new_boolean(session != NULL));
+	if (session) {
+		json_object_object_add(answer, "version",
+				       json_object_new_int(HANDSHAKE_VERSION));
+		json_object_object_add(answer, "vmm", json_object_new_int((int)session->id));
+		json_object_object_add(answer, "mechanism", json_object_new_string(
+			wset_mechanism_name(wset_mechanism(session->wset))));
+		json_object_object_add(answer, "session",
+				       json_object_new_string(session->token));
+		if (session->resumed)
+			json_object_object_add(answer, "resumed_pages",
+					       json_object_new_int(session->resumed_pages));
 	} else {
 		json_object_object_add(answer, "error", json_object_new_string(error));
 	}
@@ -196,7 +208,7 @@ static void reject(struct daemon *daemon, struct connection *connection,
 	daemon->vmms_rejected++;
 	log_warning("vmm from pid %d uid %u refused: %s", (int)connection->peer.pid,
 		    (unsigned int)connection->peer.uid, why);
-	reply(connection->fd, false, 0, NULL, why);
+	reply(connection->fd, NULL, why);
 }
 
 static void accept_connection(struct daemon *daemon, int listen_fd,
@@ -234,8 +246,62 @@ static void accept_connection(struct daemon *daemon, int listen_fd,
 		pending_remove(daemon, pending);
 }
 
+/*
+ * The token of the session a handshake starts: a new one, or for a
+ * reconnect the one it names, once its record says it is this VMM (same
+ * pid and uid, same regions) and no session serves it now.
+ */
+static int session_token(struct daemon *daemon, struct handshake *handshake,
+			 const struct ucred *peer, char *token, char *error,
+			 size_t error_size)
+{
+	const char *directory = daemon->options.store_dir;
+	json_object *record, *value;
+	int ret = -1;
+
+	if (!handshake->reconnect[0]) {
+		if (state_token_new(token) == 0)
+			return 0;
+		snprintf(error, error_size, "no random bytes for a session token");
+		return -1;
+	}
+	for (struct session *session = daemon->sessions; session; session = session->next)
+		if (strcmp(session->token, handshake->reconnect) == 0) {
+			snprintf(error, error_size, "reconnect: session %s is served "
+				 "already (vmm %u)", handshake->reconnect, session->id);
+			return -1;
+		}
+	record = state_load(directory, handshake->reconnect);
+	if (!record) {
+		snprintf(error, error_size, "reconnect: no session %s in %.150s",
+			 handshake->reconnect, directory);
+		return -1;
+	}
+	if (!json_object_object_get_ex(record, "pid", &value) ||
+	    json_object_get_int(value) != (int)peer->pid ||
+	    !json_object_object_get_ex(record, "uid", &value) ||
+	    json_object_get_int64(value) != (int64_t)peer->uid)
+		snprintf(error, error_size, "reconnect: session %s belongs to another "
+			 "process", handshake->reconnect);
+	else if (!json_object_object_get_ex(record, "regions", &value) ||
+		 !json_object_equal(value, handshake->regions_json))
+		snprintf(error, error_size, "reconnect: the regions differ from those "
+			 "of session %s", handshake->reconnect);
+	else {
+		if (!handshake->name[0] &&
+		    json_object_object_get_ex(record, "name", &value))
+			snprintf(handshake->name, sizeof(handshake->name), "%s",
+				 json_object_get_string(value));
+		strcpy(token, handshake->reconnect);
+		ret = 0;
+	}
+	json_object_put(record);
+	return ret;
+}
+
 static void start_session(struct daemon *daemon, struct connection *connection)
 {
+	char token[STATE_TOKEN_SIZE];
 	struct handshake handshake;
 	struct session *session;
 	struct epoll_event event = { .events = EPOLLIN | EPOLLRDHUP };
@@ -259,9 +325,11 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 		return;
 	}
 	if (handshake_parse(connection->document, &handshake, error, sizeof(error)) ||
+	    session_token(daemon, &handshake, &connection->peer, token, error,
+			  sizeof(error)) ||
 	    session_start(&daemon->options, &handshake, &connection->peer,
-			  daemon->next_id, connection->fd, &session, error,
-			  sizeof(error)) < 0) {
+			  daemon->next_id, token, handshake.reconnect[0] != '\0',
+			  connection->fd, &session, error, sizeof(error)) < 0) {
 		handshake_close_fds(&handshake);
 		reject(daemon, connection, error);
 		return;
@@ -280,13 +348,21 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	event.data.ptr = &session->process_watch;
 	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, session->pid_fd, &event);
 	session_sample(session, session->started_ms);
-	log_notice("vmm %u %s: pid %d uid %u, %d regions, mechanism %s",
-		   session->id, session->name, (int)session->pid,
-		   (unsigned int)session->uid, session->region_count,
-		   wset_mechanism_name(wset_mechanism(session->wset)));
+	if (session->resumed)
+		log_notice("vmm %u %s: pid %d uid %u, %d regions, mechanism %s: "
+			   "session %s resumed, %d evicted pages taken over",
+			   session->id, session->name, (int)session->pid,
+			   (unsigned int)session->uid, session->region_count,
+			   wset_mechanism_name(wset_mechanism(session->wset)),
+			   session->token, session->resumed_pages);
+	else
+		log_notice("vmm %u %s: pid %d uid %u, %d regions, mechanism %s, session %s",
+			   session->id, session->name, (int)session->pid,
+			   (unsigned int)session->uid, session->region_count,
+			   wset_mechanism_name(wset_mechanism(session->wset)),
+			   session->token);
 	notify_systemd("STATUS=serving %u VMMs", daemon->session_count);
-	reply(session->socket_fd, true, session->id,
-	      wset_mechanism_name(wset_mechanism(session->wset)), NULL);
+	reply(session->socket_fd, session, NULL);
 }
 
 static void pending_ready(struct daemon *daemon, struct pending *pending)
@@ -432,12 +508,29 @@ static int shut_down(struct daemon *daemon)
 
 	while (daemon->pending)
 		pending_remove(daemon, daemon->pending);
-	while (daemon->sessions)
-		if (end_session(daemon, daemon->sessions, "wsetd stopping") < 0)
+	while (daemon->sessions) {
+		struct session *session = daemon->sessions;
+		int socket_fd = dup(session->socket_fd);
+
+		if (end_session(daemon, session, "wsetd stopping") < 0)
 			status = WSETD_EXIT_RESTORE_FAILED;
+		else if (socket_fd >= 0)
+			/* Every page is back: the VMM may let its uffd go. */
+			connection_send(socket_fd, "{\"event\":\"released\"}\n", 21);
+		if (socket_fd >= 0)
+			close(socket_fd);
+	}
 	unlink(daemon->options.socket);
 	unlink(daemon->options.control_socket);
 	return status;
+}
+
+static void waiting_session(void *arg, const char *token)
+{
+	const struct daemon *daemon = arg;
+
+	log_notice("session %s from an earlier run: its pages stay in %s until "
+		   "its VMM reconnects", token, daemon->options.store_dir);
 }
 
 int daemon_run(struct daemon *daemon)
@@ -449,6 +542,7 @@ int daemon_run(struct daemon *daemon)
 	log_notice("listening on %s (VMMs) and %s (control), library %s",
 		   daemon->options.socket, daemon->options.control_socket,
 		   wset_version());
+	state_each(daemon->options.store_dir, waiting_session, daemon);
 	notify_systemd("READY=1\nSTATUS=listening on %s, no VMM yet", daemon->options.socket);
 	for (;;) {
 		/* One event at a time: a handler may free the owner of

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "session.h"
 
 static int pidfd_open_process(pid_t pid)
@@ -15,6 +16,7 @@ static int pidfd_open_process(pid_t pid)
 
 static void session_free(struct session *session)
 {
+	wset_store_close(session->store);
 	if (session->pid_fd >= 0)
 		close(session->pid_fd);
 	if (session->socket_fd >= 0)
@@ -65,8 +67,9 @@ static int add_regions(struct session *session, struct handshake *handshake,
 
 int session_start(const struct wsetd_options *options,
 		  struct handshake *handshake, const struct ucred *peer,
-		  unsigned int id, int socket_fd, struct session **out,
-		  char *error, size_t error_size)
+		  unsigned int id, const char *token, bool resume,
+		  int socket_fd, struct session **out, char *error,
+		  size_t error_size)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	struct wset_adopt adopt = WSET_ADOPT_INIT;
@@ -79,6 +82,9 @@ int session_start(const struct wsetd_options *options,
 		return -ENOMEM;
 	}
 	session->id = id;
+	snprintf(session->token, sizeof(session->token), "%s", token);
+	session->state_dir = options->store_dir;
+	session->resumed = resume;
 	session->pid = peer->pid;
 	session->uid = peer->uid;
 	session->socket_fd = -1;
@@ -107,8 +113,18 @@ int session_start(const struct wsetd_options *options,
 	config.prefetch_pages = options->prefetch_pages;
 	config.store_dir = options->store_dir;
 	options_policy(options, &config.policy);
+	ret = wset_named_store_open(options->store_dir, token, options->durability,
+				    &session->store);
+	if (ret < 0) {
+		snprintf(error, error_size, "cannot open the store %s/%s.pages: %s",
+			 options->store_dir, token, strerror(-ret));
+		session_free(session);
+		return ret;
+	}
+	config.store = session->store;
 	adopt.uffd = handshake->fds[0];
 	adopt.pid = peer->pid;
+	adopt.flags = resume ? WSET_ADOPT_RESUME : 0;
 	ret = wset_adopt(&config, &adopt, &session->wset);
 	if (ret < 0) {
 		snprintf(error, error_size, "cannot adopt the userfaultfd: %s%s",
@@ -121,6 +137,22 @@ int session_start(const struct wsetd_options *options,
 	handshake->fds[0] = -1; /* the wset owns it now */
 
 	ret = add_regions(session, handshake, error, error_size);
+	if (ret == 0 && resume) {
+		ret = wset_resume(session->wset);
+		if (ret < 0)
+			snprintf(error, error_size, "cannot take the session over: %s",
+				 strerror(-ret));
+		else
+			session->resumed_pages = ret;
+		ret = ret < 0 ? ret : 0;
+	}
+	if (ret == 0 && !resume) {
+		ret = state_save(options->store_dir, token, peer->pid, peer->uid,
+				 session->name, handshake->regions_json);
+		if (ret < 0)
+			snprintf(error, error_size, "cannot write %s/%s.session: %s",
+				 options->store_dir, token, strerror(-ret));
+	}
 	if (ret == 0) {
 		ret = wset_start(session->wset);
 		if (ret < 0)
@@ -139,10 +171,30 @@ int session_start(const struct wsetd_options *options,
 	return 0;
 }
 
+/* A page the store still holds after the session ended: say where. */
+static int log_kept_page(void *arg, uint64_t key, size_t len)
+{
+	struct session *session = arg;
+
+	log_warning("vmm %u %s: page at store offset %llu (%zu bytes) could not go "
+		    "back; it stays in %s/%s.pages", session->id, session->name,
+		    (unsigned long long)key, len, session->state_dir, session->token);
+	return 0;
+}
+
 int session_stop(struct session *session)
 {
 	int ret = wset_destroy(session->wset);
+	struct wset_store_stats stats = { 0 };
 
+	session->store->ops->stats(session->store->priv, &stats);
+	if (ret == 0 && stats.stored_bytes == 0) {
+		wset_store_close(session->store);
+		session->store = NULL;
+		state_remove(session->state_dir, session->token);
+	} else {
+		session->store->ops->each(session->store->priv, log_kept_page, session);
+	}
 	session_free(session);
 	return ret;
 }
