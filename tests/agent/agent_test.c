@@ -161,9 +161,6 @@ static bool control_answers(const struct agent *agent)
 
 int agent_start(struct agent *agent, const char *const *arguments)
 {
-	const char *argv[64];
-	int count = 0;
-
 	memset(agent, 0, sizeof(*agent));
 	snprintf(agent->directory, sizeof(agent->directory), "/tmp/wsetd-test.XXXXXX");
 	if (!mkdtemp(agent->directory))
@@ -172,6 +169,14 @@ int agent_start(struct agent *agent, const char *const *arguments)
 	snprintf(agent->control, sizeof(agent->control), "%s/control.sock", agent->directory);
 	snprintf(agent->config, sizeof(agent->config), "%s/wsetd.conf", agent->directory);
 	snprintf(agent->log, sizeof(agent->log), "%s/wsetd.log", agent->directory);
+	return agent_restart(agent, arguments);
+}
+
+int agent_restart(struct agent *agent, const char *const *arguments)
+{
+	const char *argv[64];
+	int count = 0;
+
 	argv[count++] = "--config";
 	argv[count++] = agent->config;
 	argv[count++] = "--socket";
@@ -195,7 +200,7 @@ int agent_start(struct agent *agent, const char *const *arguments)
 	agent->pid = spawn_tool("wsetd", argv, agent->log);
 	if (agent->pid < 0)
 		return -1;
-	for (int waited = 0; waited < 5000; waited += 20) {
+	for (int waited = 0; waited < 60000; waited += 20) {
 		int status;
 
 		if (waitpid(agent->pid, &status, WNOHANG) == agent->pid) {

@@ -49,6 +49,10 @@ struct agent {
  */
 int agent_start(struct agent *agent, const char *const *arguments);
 
+/* Start wsetd again in agent's directory (after it died or stopped), with
+ * the same state directory; waits until the control socket answers. */
+int agent_restart(struct agent *agent, const char *const *arguments);
+
 /* agent_start(), reporting a failure as a failed test (with the log). */
 bool agent_started(struct agent *agent, const char *const *arguments);
 

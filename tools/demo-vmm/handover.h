@@ -15,6 +15,8 @@
 /* The flags the userfaultfd is created with, declared in the handshake as
  * "uffd_flags": never UFFD_USER_MODE_ONLY. */
 #define HANDOVER_UFFD_FLAGS (O_CLOEXEC | O_NONBLOCK)
+/* The version of the messages this side speaks (wsetd(8), "MESSAGES"). */
+#define HANDOVER_VERSION 1
 
 struct handover_region {
 	uint64_t base;	    /* address in this process */
@@ -29,6 +31,8 @@ struct handover_result {
 	int uffd;      /* the VMM's own reference: keep it for the VMM's life */
 	unsigned int vmm_id;
 	char mechanism[16];
+	char session[33]; /* the token a reconnect names */
+	int resumed_pages; /* after a reconnect: evicted pages wsetd took over */
 	char error[256]; /* why it failed */
 };
 
@@ -47,6 +51,17 @@ char *handover_document(const char *name, const struct handover_region *regions,
 int handover(const char *socket_path, const char *name,
 	     const struct handover_region *regions, int count,
 	     struct handover_result *result);
+
+/*
+ * After wsetd went away without releasing the VMM (it died or is being
+ * restarted): connect again and send the reconnect message (wsetd(8),
+ * "MESSAGES") with the same regions, the VMM's userfaultfd and memfds.
+ * On success result->socket_fd is the new connection.  Returns 0, or -1
+ * with result->error set (result->uffd is kept either way).
+ */
+int handover_reconnect(const char *socket_path, const char *name,
+		       const struct handover_region *regions, int count,
+		       struct handover_result *result);
 
 /* Send raw bytes with the given fds attached (for tests of malformed
  * handshakes); returns the connected socket or -1. */

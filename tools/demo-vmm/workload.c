@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-#include <poll.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "workload.h"
@@ -36,21 +34,8 @@ static double random_unit(uint64_t *state)
 	return (double)(next_random(state) >> 11) / (double)(1ull << 53);
 }
 
-/* End of file or an error on the connection: wsetd let go of the VMM. */
-static bool wsetd_released(int socket_fd)
-{
-	struct pollfd wait = { .fd = socket_fd, .events = POLLIN | POLLRDHUP };
-	char byte;
-
-	if (socket_fd < 0 || poll(&wait, 1, 0) != 1)
-		return false;
-	if (wait.revents & (POLLHUP | POLLRDHUP | POLLERR))
-		return true;
-	return recv(socket_fd, &byte, 1, MSG_DONTWAIT) == 0;
-}
-
 void workload_run(struct guest_memory *memory, const struct workload_options *options,
-		  int wsetd_socket, FILE *log, struct workload_result *result)
+		  const struct agent_link *link, FILE *log, struct workload_result *result)
 {
 	uint64_t hot_pages = (uint64_t)(options->hot_fraction * (double)memory->pages);
 	uint64_t start = now_ns(), next_report = start, state = options->seed | 1;
@@ -68,8 +53,12 @@ void workload_run(struct guest_memory *memory, const struct workload_options *op
 		if ((options->duration_s > 0 && elapsed >= options->duration_s) ||
 		    stop_requested)
 			break;
-		if (wsetd_released(wsetd_socket)) {
+		if (link && agent_link_released(link)) {
 			result->released = true;
+			break;
+		}
+		if (link && agent_link_lost(link)) {
+			result->lost = true;
 			break;
 		}
 		if (now >= next_report) {
@@ -114,6 +103,20 @@ void workload_run(struct guest_memory *memory, const struct workload_options *op
 			}
 			took = now_ns() - before;
 			result->accesses++;
+			if (link) {
+				/* Blocked across wsetd's return: count from then. */
+				uint64_t back = agent_link_back_ns(link), done = before + took;
+
+				if (before < back && done > back &&
+				    done - back > result->max_wait_after_back_ns)
+					result->max_wait_after_back_ns = done - back;
+			}
+			if (options->progress) {
+				__atomic_store_n(&options->progress[0], result->accesses,
+						 __ATOMIC_RELEASE);
+				__atomic_store_n(&options->progress[1], before + took,
+						 __ATOMIC_RELEASE);
+			}
 			if (took > SLOW_ACCESS_NS)
 				result->slow_accesses++;
 			if (took > interval_max)
