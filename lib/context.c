@@ -241,7 +241,11 @@ int wset_destroy(struct wset *ws)
 		err = __wset_restore_region_locked(ws, region);
 		if (err < 0 && ret == 0)
 			ret = err;
-		__wset_uffd_unregister(ws->uffd, region->addr, region->len);
+		/* Unregistering would turn what could not come back into holes
+		 * (zeroes): leave it registered, so that accesses wait for the
+		 * next agent while the VMM holds the userfaultfd. */
+		if (err == 0)
+			__wset_uffd_unregister(ws->uffd, region->addr, region->len);
 	}
 	if (ws->staging)
 		__wset_uffd_unregister(ws->uffd, (uintptr_t)ws->staging,
