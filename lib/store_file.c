@@ -25,8 +25,6 @@ struct file_store {
 	uint64_t put_count;
 	uint64_t get_count;
 	uint64_t error_count;
-	long long fail_after; /* test-only fault injection, -1: off */
-	uint64_t writes;
 };
 
 /* pwrite or pread all of len bytes at key. */
@@ -53,26 +51,11 @@ static int transfer(struct file_store *fs, bool write, uint64_t key, void *buf,
 	return 0;
 }
 
-/* Test-only fault injection: WSET_STORE_FAIL_AFTER=N makes every write
- * after the first N fail with EIO (read once, when the store opens). */
-static int injected_failure(struct file_store *fs)
-{
-	if (fs->fail_after < 0)
-		return 0;
-	if (__atomic_fetch_add(&fs->writes, 1, __ATOMIC_RELAXED) < (uint64_t)fs->fail_after)
-		return 0;
-	__wset_count(&fs->error_count, 1);
-	return -EIO;
-}
-
 static int file_put(void *priv, uint64_t key, const void *data, size_t len)
 {
 	struct file_store *fs = priv;
 	int saved = errno;
-	int ret = injected_failure(fs);
-
-	if (ret == 0)
-		ret = transfer(fs, true, key, (void *)data, len);
+	int ret = transfer(fs, true, key, (void *)data, len);
 	/* The data first: a journal record names only data already there. */
 	if (ret == 0 && fs->journal) {
 		ret = __wset_journal_record(fs->journal, true, key, len);
@@ -182,14 +165,12 @@ static struct file_store *store_new(int fd, struct wset_journal *journal,
 				    enum wset_durability durability)
 {
 	struct file_store *fs = calloc(1, sizeof(*fs));
-	const char *fail_after = getenv("WSET_STORE_FAIL_AFTER");
 
 	if (!fs)
 		return NULL;
 	fs->fd = fd;
 	fs->journal = journal;
 	fs->durability = durability;
-	fs->fail_after = fail_after && *fail_after ? atoll(fail_after) : -1;
 	fs->store.ops = &file_store_ops;
 	fs->store.priv = fs;
 	return fs;
