@@ -125,4 +125,16 @@ pid_t spawn_tool(const char *name, const char *const *arguments,
  * is still running (then killed). */
 int wait_exit(pid_t pid, int timeout_ms);
 
+/*
+ * A systemd-like service manager for wsetd: $NOTIFY_SOCKET names its
+ * datagram socket, a thread keeps the fds of FDSTORE=1 messages under
+ * their FDNAME (FDSTOREREMOVE=1 drops them), and the next wsetd started by
+ * agent_restart() gets them as LISTEN_FDS / LISTEN_FDNAMES from fd 3, as
+ * sd_listen_fds(3) describes.  Returns 0 or -1.
+ */
+int fd_store_start(const char *socket_path);
+/* Fds kept now. */
+int fd_store_count(void);
+void fd_store_stop(void);
+
 #endif

@@ -114,6 +114,15 @@ int main(int argc, char **argv)
 	}
 	if (cycles > 1000)
 		cycles = 1000;
+	if (strcmp(mode, "fdstore") == 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/tmp/wsetd-fdstore.%d", (int)getpid());
+		if (fd_store_start(path)) {
+			tap_ok(false, "a systemd-like fd store listens at %s", path);
+			return tap_done();
+		}
+	}
 	if (!agent_started(&agent, arguments))
 		return tap_done();
 	snprintf(vmm_log, sizeof(vmm_log), "%s/vmm.log", agent.directory);
@@ -141,6 +150,12 @@ int main(int argc, char **argv)
 			 "so the cycles kill wsetd while it tracks and restores only",
 			 mechanism);
 	tap_diag("%d cycles, %s path", cycles, mode);
+	if (strcmp(mode, "fdstore") == 0) {
+		for (int waited = 0; waited < 30000 && fd_store_count() < 2; waited += 10)
+			sleep_ms(10);
+		tap_ok(fd_store_count() == 2, "wsetd keeps the VMM's userfaultfd and memfd in "
+					      "the fd store (%d fds)", fd_store_count());
+	}
 
 	for (int cycle = 0; cycle < cycles; cycle++) {
 		int moment = cycle % 3, status;
@@ -201,6 +216,14 @@ int main(int argc, char **argv)
 			worst_blocked = blocked_ms[unblocked];
 		unblocked++;
 	}
+	if (strcmp(mode, "fdstore") == 0)
+		tap_ok(agent_log_contains(&agent, "fd store: 1 VMMs taken over") &&
+			       agent_log_contains(&agent, "reconnected to its session"),
+		       "restarted wsetds took the VMM over from the fd store, and the VMM's "
+		       "reconnect joined that session");
+	else
+		tap_ok(agent_log_contains(&agent, "resumed, "),
+		       "restarted wsetds resumed the session from the VMM's reconnect");
 	tap_ok(resumed == cycles && unblocked == cycles,
 	       "%d of %d kill -9 cycles: wsetd restarted and served the VMM again (%d in "
 	       "eviction, %d in fetches, %d while returning pages)",
@@ -239,7 +262,14 @@ int main(int argc, char **argv)
 		       "(longest %.1f ms)", BLOCKED_LIMIT_MS, longest);
 	}
 	tap_ok(agent_wait_vmm_count(&agent, 0, 30000), "the VMM is gone");
+	if (strcmp(mode, "fdstore") == 0) {
+		for (int waited = 0; waited < 30000 && fd_store_count() > 0; waited += 10)
+			sleep_ms(10);
+		tap_ok(fd_store_count() == 0, "and its fds left the fd store (%d left)",
+		       fd_store_count());
+	}
 	tap_ok(agent_stop(&agent, SIGTERM, 30000) == 0, "wsetd exits 0 on TERM");
+	fd_store_stop();
 	{
 		char command[300];
 
