@@ -182,7 +182,23 @@ struct wset_policy {
  *                 store_dir owned by the wset.
  * store_dir:      directory for the default store (NULL: $TMPDIR or /var/tmp).
  * policy:         initial eviction policy.
+ * fetch_retries:  a fault whose page the store cannot give is retried every
+ *                 5 ms; after this many tries (0: 200, about 1 s) it is
+ *                 escalated: counted in wset_counters.fault_escalations and
+ *                 .stalled_faults, then handled by last_resort.
+ * last_resort:    WSET_LAST_RESORT_WAIT: keep retrying (the faulting thread
+ *                 waits, the store may recover); WSET_LAST_RESORT_POISON:
+ *                 UFFDIO_POISON the page, so the access fails with SIGBUS
+ *                 (a memory error the VMM can forward to the guest) and the
+ *                 stored copy is kept.  -EOPNOTSUPP at creation when the
+ *                 kernel lacks UFFD_FEATURE_POISON.  A fault is never
+ *                 answered with zeroes for a page the store holds.
  */
+enum wset_last_resort {
+	WSET_LAST_RESORT_WAIT = 0,
+	WSET_LAST_RESORT_POISON = 1,
+};
+
 struct wset_config {
 	enum wset_mechanism mechanism;
 	unsigned int interval_ms;
@@ -192,6 +208,8 @@ struct wset_config {
 	struct wset_store *store;
 	const char *store_dir;
 	struct wset_policy policy;
+	unsigned int fetch_retries;
+	enum wset_last_resort last_resort;
 };
 
 #define WSET_CONFIG_INIT                                                     \
@@ -199,7 +217,8 @@ struct wset_config {
 		.mechanism = WSET_MECHANISM_AUTO, .interval_ms = 1000,       \
 		.wss_age = 1, .fault_threads = 1, .prefetch_pages = 16,      \
 		.store = NULL, .store_dir = NULL,                            \
-		.policy = WSET_POLICY_INIT,                                  \
+		.policy = WSET_POLICY_INIT, .fetch_retries = 200,            \
+		.last_resort = WSET_LAST_RESORT_WAIT,                        \
 	}
 
 /*
@@ -400,6 +419,9 @@ struct wset_counters {
 	uint64_t faults;	     /* fault messages handled */
 	uint64_t fault_latency_us[WSET_LATENCY_BUCKETS];
 	struct wset_store_stats store;
+	uint64_t fault_escalations;  /* faults past fetch_retries, total */
+	uint64_t stalled_faults;     /* escalated faults still waiting now */
+	uint64_t poisoned_pages;     /* answered with UFFDIO_POISON */
 };
 
 int wset_counters(struct wset *ws, struct wset_counters *counters);

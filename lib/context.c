@@ -37,6 +37,9 @@ static int check_config(const struct wset_config *config)
 		return -EINVAL;
 	if (config->policy.min_idle_age > WSET_AGE_MAX)
 		return -EINVAL;
+	if (config->last_resort != WSET_LAST_RESORT_WAIT &&
+	    config->last_resort != WSET_LAST_RESORT_POISON)
+		return -EINVAL;
 	return 0;
 }
 
@@ -71,6 +74,7 @@ static void wset_free(struct wset *ws)
 		munmap(ws->staging, ws->staging_len);
 	free(ws->zero_page);
 	free(ws->fault_threads);
+	free(ws->handlers);
 	pthread_mutex_destroy(&ws->lock);
 	pthread_mutex_destroy(&ws->engine_lock);
 	pthread_mutex_destroy(&ws->tracker_lock);
@@ -134,6 +138,10 @@ static int wset_init(const struct wset_config *config, int uffd,
 			goto out_free;
 	}
 	ws->counters.mechanism = ws->ops->mechanism;
+	ret = -EOPNOTSUPP;
+	if (config->last_resort == WSET_LAST_RESORT_POISON &&
+	    !(ws->features & UFFD_FEATURE_POISON))
+		goto out_free;
 
 	if (config->store) {
 		ws->store = config->store;

@@ -127,6 +127,7 @@ struct wset {
 	/* Threads. */
 	int stop_fd; /* eventfd: wakes handler threads to exit */
 	pthread_t *fault_threads;
+	void *handlers; /* per thread, with its retry slots (fault.c) */
 	unsigned int fault_thread_count;
 	pthread_t tracker;
 	bool tracker_running;
@@ -181,6 +182,7 @@ int __wset_uffd_writeprotect(int uffd, uint64_t addr, uint64_t len, bool protect
 int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable);
 int __wset_uffd_features(int uffd, uint64_t *features);
+int __wset_uffd_poison(int uffd, uint64_t addr, uint64_t len);
 /* The kernel's bit in the features word once UFFDIO_API has run
  * (UFFD_FEATURE_INITIALIZED in fs/userfaultfd.c; not UAPI). */
 #define WSET_UFFD_INITIALIZED (1ull << 31)

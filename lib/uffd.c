@@ -160,6 +160,13 @@ int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, uint64_t mode)
 	return uffd_ioctl(uffd, UFFDIO_RWPROTECT, &rwp);
 }
 
+int __wset_uffd_poison(int uffd, uint64_t addr, uint64_t len)
+{
+	struct uffdio_poison poison = { .range = { .start = addr, .len = len } };
+
+	return uffd_ioctl(uffd, UFFDIO_POISON, &poison);
+}
+
 int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable)
 {
 	struct uffdio_set_mode mode = { .enable = enable, .disable = disable };
