@@ -26,6 +26,8 @@ struct wsetd_options {
 	unsigned int socket_mode; /* permissions of both sockets */
 	char store_dir[4096];	  /* state directory: stores, journals, sessions */
 	enum wset_durability durability;
+	unsigned int fetch_retries;
+	enum wset_last_resort last_resort;
 	enum wset_mechanism mechanism;
 	unsigned int interval_ms;
 	unsigned int wss_age;

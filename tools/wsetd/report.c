@@ -110,6 +110,13 @@ json_object *report_session(struct session *session)
 	add_u64(object, "store_get_errors", counters.store_get_errors);
 	add_u64(object, "removed_pages", counters.removed_pages);
 	add_u64(object, "faults", counters.faults);
+	add_u64(object, "fault_escalations", counters.fault_escalations);
+	add_u64(object, "stalled_faults", counters.stalled_faults);
+	add_u64(object, "poisoned_pages", counters.poisoned_pages);
+	json_object_object_add(object, "session", json_object_new_string(session->token));
+	json_object_object_add(object, "resumed", json_object_new_boolean(session->resumed));
+	json_object_object_add(object, "connected",
+			       json_object_new_boolean(session->socket_fd >= 0));
 
 	latency = json_object_new_object();
 	add_u64(latency, "p50", report_latency_percentile(counters.fault_latency_us, 0.50));
@@ -181,6 +188,9 @@ static const struct metric metrics[] = {
 	{ "wset_store_put_errors_total", "counter", "Failed store writes.", COUNTER(store_put_errors) },
 	{ "wset_store_get_errors_total", "counter", "Failed store reads.", COUNTER(store_get_errors) },
 	{ "wset_faults_total", "counter", "Fault messages handled.", COUNTER(faults) },
+	{ "wset_fault_escalations_total", "counter", "Faults the store could not answer within fetch_retries.", COUNTER(fault_escalations) },
+	{ "wset_stalled_faults", "gauge", "Escalated faults still waiting.", COUNTER(stalled_faults) },
+	{ "wset_poisoned_pages_total", "counter", "Pages answered with UFFDIO_POISON.", COUNTER(poisoned_pages) },
 	{ "wset_store_bytes", "gauge", "Bytes kept by the store.", COUNTER(store.stored_bytes) },
 };
 

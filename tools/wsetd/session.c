@@ -112,6 +112,8 @@ int session_start(const struct wsetd_options *options,
 	config.fault_threads = options->fault_threads;
 	config.prefetch_pages = options->prefetch_pages;
 	config.store_dir = options->store_dir;
+	config.fetch_retries = options->fetch_retries;
+	config.last_resort = options->last_resort;
 	options_policy(options, &config.policy);
 	ret = wset_named_store_open(options->store_dir, token, options->durability,
 				    &session->store);
@@ -206,6 +208,17 @@ void session_sample(struct session *session, uint64_t now_ms)
 
 	if (wset_counters(session->wset, &counters) < 0)
 		return;
+	if (counters.fault_escalations > session->escalations_logged) {
+		log_warning("vmm %u %s: %llu faults could not be fetched from the store "
+			    "within fetch_retries (%llu waiting now, %llu pages poisoned, "
+			    "%llu store read errors)", session->id, session->name,
+			    (unsigned long long)(counters.fault_escalations -
+						 session->escalations_logged),
+			    (unsigned long long)counters.stalled_faults,
+			    (unsigned long long)counters.poisoned_pages,
+			    (unsigned long long)counters.store_get_errors);
+		session->escalations_logged = counters.fault_escalations;
+	}
 	sample.time_ms = now_ms;
 	sample.wss_bytes = counters.wss_bytes;
 	sample.resident_bytes = counters.resident_bytes;

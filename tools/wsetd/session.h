@@ -40,6 +40,7 @@ struct session {
 	const char *state_dir;	      /* options.store_dir at the start */
 	bool resumed;		      /* taken over from an earlier wsetd */
 	int resumed_pages;	      /* evicted pages taken over */
+	uint64_t escalations_logged;  /* fault escalations already logged */
 	char name[64];
 	pid_t pid;
 	uid_t uid;
