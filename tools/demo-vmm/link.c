@@ -61,6 +61,12 @@ static bool reconnect(struct agent_link *link, bool fresh)
 			    handover_reconnect(link->socket_path, link->name, link->regions,
 					       link->region_count, link->handed) == 0)
 			break;
+		/* wsetd had given every page back and ended the session, but
+		 * died before it could say so: start afresh. */
+		if (!fresh && strstr(link->handed->error, "reconnect: no session")) {
+			fresh = true;
+			handover_close(link->handed);
+		}
 		/* wsetd is not listening yet: try again soon. */
 		if (poll(&stop, 1, 10) != 0)
 			return false;
