@@ -40,6 +40,10 @@ enum wset_mechanism {
 	WSET_MECHANISM_AUTO = 0, /* rwp if the kernel has it, else wp */
 	WSET_MECHANISM_RWP = 1,	 /* UFFD_FEATURE_RWP(_ASYNC): sees reads and writes */
 	WSET_MECHANISM_WP = 2,	 /* UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN: writes only */
+	/* Only with WSET_ADOPT_RESUME, for a uffd its VMM initialised without
+	 * tracking (Firecracker's order): no tracking, no eviction; MISSING
+	 * faults served from the store, zeroes for pages never stored. */
+	WSET_MECHANISM_MISSING_ONLY = 3,
 };
 
 /* Number of buckets of the idle-age histogram (see wset_histogram()). */
@@ -261,14 +265,15 @@ int wset_create(const struct wset_config *cfg, struct wset **out);
  * pagemap_fd:      an open /proc/<pid>/pagemap, or -1 to open it from pid.
  *                  Ownership passes to the wset on success.
  *
- * flags:           0, or WSET_ADOPT_RESUME: the uffd was set up by an
- *                  earlier agent that died or was restarted (UFFDIO_API
- *                  done, regions registered).  The mechanism and features
- *                  are read from the uffd's fdinfo instead of negotiated;
- *                  add the same regions in the same order as before, then
- *                  call wset_resume().  -EINVAL if UFFDIO_API was never
- *                  called on it, -EOPNOTSUPP if its features match no
- *                  mechanism.
+ * flags:           0, or WSET_ADOPT_RESUME: the uffd was set up already
+ *                  (UFFDIO_API done, regions registered), by an earlier
+ *                  agent that died or was restarted, or by the VMM itself.
+ *                  The mechanism and features are read from the uffd's
+ *                  fdinfo instead of negotiated: rwp or wp as the earlier
+ *                  agent chose, WSET_MECHANISM_MISSING_ONLY for features
+ *                  without tracking.  Add the same regions in the same
+ *                  order as before, then call wset_resume().  -EINVAL if
+ *                  UFFDIO_API was never called on it.
  *
  * Limits: anonymous regions of an adopted process are tracked and fetched
  * back but not evicted (freeing the staging copy needs MADV_DONTNEED in

@@ -24,7 +24,8 @@ static int check_config(const struct wset_config *config)
 {
 	if (config->mechanism != WSET_MECHANISM_AUTO &&
 	    config->mechanism != WSET_MECHANISM_RWP &&
-	    config->mechanism != WSET_MECHANISM_WP)
+	    config->mechanism != WSET_MECHANISM_WP &&
+	    config->mechanism != WSET_MECHANISM_MISSING_ONLY)
 		return -EINVAL;
 	if (config->interval_ms == 0 || config->wss_age == 0 ||
 	    config->wss_age > WSET_AGE_MAX)

@@ -94,6 +94,7 @@ struct wset_mechanism_ops {
 
 extern const struct wset_mechanism_ops __wset_rwp_ops;
 extern const struct wset_mechanism_ops __wset_wp_ops;
+extern const struct wset_mechanism_ops __wset_missing_ops;
 
 struct wset {
 	struct wset_config config;

@@ -106,6 +106,8 @@ int __wset_select(const struct wset_config *config,
 			return -EOPNOTSUPP;
 		*ops = &__wset_wp_ops;
 		return 0;
+	case WSET_MECHANISM_MISSING_ONLY:
+		return -EINVAL; /* only for a uffd set up already */
 	}
 	return -EINVAL;
 }
@@ -119,6 +121,8 @@ const char *wset_mechanism_name(enum wset_mechanism mechanism)
 		return "rwp";
 	case WSET_MECHANISM_WP:
 		return "wp";
+	case WSET_MECHANISM_MISSING_ONLY:
+		return "missing-only";
 	}
 	return "unknown";
 }

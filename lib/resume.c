@@ -5,7 +5,8 @@
 
 #include "internal.h"
 
-/* The mechanism the earlier agent negotiated, from the features word. */
+/* The mechanism the earlier agent negotiated, from the features word; a
+ * uffd the VMM initialised itself without tracking is missing-only. */
 int __wset_resume_mechanism(const struct wset_config *config, uint64_t features,
 			    const struct wset_mechanism_ops **ops)
 {
@@ -17,7 +18,7 @@ int __wset_resume_mechanism(const struct wset_config *config, uint64_t features,
 	else if (features & UFFD_FEATURE_WP_ASYNC)
 		*ops = &__wset_wp_ops;
 	else
-		return -EOPNOTSUPP;
+		*ops = &__wset_missing_ops;
 	if (config->mechanism != WSET_MECHANISM_AUTO &&
 	    config->mechanism != (*ops)->mechanism)
 		return -EOPNOTSUPP;

@@ -87,6 +87,8 @@ json_object *report_session(struct session *session)
 	add_u64(object, "uid", session->uid);
 	json_object_object_add(object, "mechanism", json_object_new_string(
 		wset_mechanism_name(wset_mechanism(session->wset))));
+	json_object_object_add(object, "mechanism_reason",
+			       json_object_new_string(session->mechanism_reason));
 	json_object_object_add(object, "regions",
 			       json_object_new_int(session->region_count));
 	json_object_object_add(object, "uffd", uffd_json(session));

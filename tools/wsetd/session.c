@@ -74,6 +74,7 @@ int session_start(const struct wsetd_options *options,
 	struct wset_config config = WSET_CONFIG_INIT;
 	struct wset_adopt adopt = WSET_ADOPT_INIT;
 	struct session *session = calloc(1, sizeof(*session));
+	bool initialized;
 	int ret;
 
 	if (!session || history_init(&session->history, options->history_samples)) {
@@ -126,20 +127,32 @@ int session_start(const struct wsetd_options *options,
 	config.store = session->store;
 	adopt.uffd = handshake->fds[0];
 	adopt.pid = peer->pid;
-	adopt.flags = resume ? WSET_ADOPT_RESUME : 0;
+	/* Set up already: by the wsetd before us, or by the VMM itself in
+	 * Firecracker's order (UFFDIO_API called, memory registered). */
+	initialized = resume || handshake->uffd_api_features != 0;
+	adopt.flags = initialized ? WSET_ADOPT_RESUME : 0;
 	ret = wset_adopt(&config, &adopt, &session->wset);
 	if (ret < 0) {
-		snprintf(error, error_size, "cannot adopt the userfaultfd: %s%s",
-			 strerror(-ret),
-			 ret == -EINVAL ? " (was UFFDIO_API called on it already? "
-					  "wsetd negotiates the features itself)" : "");
+		snprintf(error, error_size, "cannot adopt the userfaultfd: %s",
+			 strerror(-ret));
 		session_free(session);
 		return ret;
 	}
 	handshake->fds[0] = -1; /* the wset owns it now */
 
 	ret = add_regions(session, handshake, error, error_size);
-	if (ret == 0 && resume) {
+	if (ret == 0 && initialized && !resume)
+		snprintf(session->mechanism_reason, sizeof(session->mechanism_reason),
+			 "the VMM called UFFDIO_API itself (features 0x%llx)%s",
+			 (unsigned long long)(handshake->uffd_api_features & 0x7fffffffull),
+			 wset_mechanism(session->wset) == WSET_MECHANISM_MISSING_ONLY ?
+				 " without tracking: faults are served from the store, "
+				 "nothing is tracked or evicted" : "");
+	else if (ret == 0)
+		snprintf(session->mechanism_reason, sizeof(session->mechanism_reason),
+			 "%s", resume ? "taken over from an earlier wsetd" :
+					"negotiated by wsetd");
+	if (ret == 0 && initialized) {
 		ret = wset_resume(session->wset);
 		if (ret < 0)
 			snprintf(error, error_size, "cannot take the session over: %s",

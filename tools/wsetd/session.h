@@ -41,6 +41,7 @@ struct session {
 	bool resumed;		      /* taken over from an earlier wsetd */
 	int resumed_pages;	      /* evicted pages taken over */
 	uint64_t escalations_logged;  /* fault escalations already logged */
+	char mechanism_reason[200];   /* why this mechanism, for status */
 	char name[64];
 	pid_t pid;
 	uid_t uid;
