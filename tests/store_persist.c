@@ -158,6 +158,23 @@ static void journal_survives(const char *directory)
 	       "wset_named_store_remove() removes the files");
 }
 
+/* A tracker over a memfd region of PAGES pages, filled and aged. */
+static struct wset *memfd_tracker(struct wset_config *config, uint64_t generation,
+				  uint8_t **mem, int *fd)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct wset *ws = test_create(config);
+	char why[256];
+
+	*mem = test_memory(MEMORY_MEMFD, PAGES * page, fd, why, sizeof(why));
+	if (!*mem || test_add(ws, MEMORY_MEMFD, *mem, PAGES * page, *fd) < 0)
+		tap_bail("memfd region: %s", *mem ? "add failed" : why);
+	fill(*mem, page, generation);
+	for (int t = 0; t < 3; t++)
+		wset_tick(ws);
+	return ws;
+}
+
 static void full_filesystem(enum wset_mechanism mechanism, const char *mount_point)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = PAGES * page;
@@ -165,7 +182,6 @@ static void full_filesystem(enum wset_mechanism mechanism, const char *mount_poi
 	struct wset_counters counters;
 	uint64_t evicted = 0;
 	struct wset *ws;
-	char why[256];
 	uint8_t *mem;
 	int fd, ret;
 
@@ -184,13 +200,7 @@ static void full_filesystem(enum wset_mechanism mechanism, const char *mount_poi
 		return;
 	}
 	config.mechanism = mechanism;
-	ws = test_create(&config);
-	mem = test_memory(MEMORY_MEMFD, len, &fd, why, sizeof(why));
-	if (!mem || test_add(ws, MEMORY_MEMFD, mem, len, fd) < 0)
-		tap_bail("memfd region: %s", mem ? "add failed" : why);
-	fill(mem, page, 0xf011);
-	for (int t = 0; t < 3; t++)
-		wset_tick(ws);
+	ws = memfd_tracker(&config, 0xf011, &mem, &fd);
 	ret = wset_evict(ws, 1, 0, &evicted);
 	wset_counters(ws, &counters);
 	tap_ok(evicted > 0 && evicted < len && counters.store_put_errors > 0 &&
@@ -215,7 +225,6 @@ static void sync_failure(enum wset_mechanism mechanism, const char *directory)
 	struct wset_counters counters;
 	uint64_t evicted = 1;
 	struct wset *ws;
-	char why[256];
 	uint8_t *mem;
 	int fd, ret;
 
@@ -224,13 +233,7 @@ static void sync_failure(enum wset_mechanism mechanism, const char *directory)
 		return;
 	config.mechanism = mechanism;
 	config.store = &unsyncable;
-	ws = test_create(&config);
-	mem = test_memory(MEMORY_MEMFD, len, &fd, why, sizeof(why));
-	if (!mem || test_add(ws, MEMORY_MEMFD, mem, len, fd) < 0)
-		tap_bail("memfd region: %s", mem ? "add failed" : why);
-	fill(mem, page, 0x5e1f);
-	for (int t = 0; t < 3; t++)
-		wset_tick(ws);
+	ws = memfd_tracker(&config, 0x5e1f, &mem, &fd);
 	wset_evict(ws, 1, 0, &evicted);
 	wset_counters(ws, &counters);
 	tap_ok(sync_calls > 0 && evicted == 0 && counters.abandoned == PAGES,
