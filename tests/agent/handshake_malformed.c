@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -115,6 +116,14 @@ int main(void)
 		handover_close(&result);
 	tap_ok(agent_wait_vmm_count(&agent, 0, 5000), "and dropped on disconnect");
 	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");
+	{
+		char command[200];
+
+		snprintf(command, sizeof(command),
+			 "ls %s | grep -Eq '\\.(pages|journal|session)$'", agent.directory);
+		tap_ok(system(command) != 0,
+		       "refused VMMs leave no store or session file in the state directory");
+	}
 	guest_memory_destroy(&memory);
 	agent_finish(&agent);
 	return tap_done();

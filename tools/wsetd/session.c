@@ -65,6 +65,17 @@ static int add_regions(struct session *session, struct handshake *handshake,
 	return 0;
 }
 
+/* A session that never started: a new one leaves no files behind, one
+ * taken over keeps them (its pages are there). */
+static void forget_new(struct session *session)
+{
+	wset_store_close(session->store);
+	session->store = NULL;
+	if (!session->resumed)
+		state_remove(session->state_dir, session->token);
+	session_free(session);
+}
+
 int session_start(const struct wsetd_options *options,
 		  struct handshake *handshake, const struct ucred *peer,
 		  unsigned int id, const char *token, bool resume,
@@ -135,7 +146,7 @@ int session_start(const struct wsetd_options *options,
 	if (ret < 0) {
 		snprintf(error, error_size, "cannot adopt the userfaultfd: %s",
 			 strerror(-ret));
-		session_free(session);
+		forget_new(session);
 		return ret;
 	}
 	handshake->fds[0] = -1; /* the wset owns it now */
@@ -176,7 +187,7 @@ int session_start(const struct wsetd_options *options,
 	}
 	if (ret < 0) {
 		wset_destroy(session->wset);
-		session_free(session);
+		forget_new(session);
 		return ret;
 	}
 	/* Memfds were duplicated by the library: ours are no longer needed. */
