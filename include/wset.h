@@ -308,10 +308,16 @@ int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
 int wset_resume(struct wset *ws);
 
 /*
- * Stop every thread, bring every evicted page back into guest memory,
- * unregister all regions (the kernel removes all protection) and free ws.
- * Returns 0, or the first error met while restoring (ws is freed anyway,
- * pages that could not be restored stay in the store).  Accepts NULL.
+ * Stop every thread, bring every evicted page back into guest memory
+ * (file-backed pages are written into their memory file, without the
+ * target's address space; when the target is gone, -ESRCH, they are still
+ * written there, never dropped), unregister every region whose pages all
+ * came back (the kernel removes all protection) and free ws.
+ * Returns 0, or the first error met while restoring.  ws is freed anyway;
+ * pages that could not be restored stay in the store (list them with its
+ * each callback) and their regions stay registered, never unregistered
+ * into holes: while the VMM holds its own reference to the uffd, accesses
+ * to them wait for the next agent.  Accepts NULL.
  */
 int wset_destroy(struct wset *ws);
 
