@@ -272,8 +272,10 @@ int wset_create(const struct wset_config *cfg, struct wset **out);
  *                  fdinfo instead of negotiated: rwp or wp as the earlier
  *                  agent chose, WSET_MECHANISM_MISSING_ONLY for features
  *                  without tracking.  Add the same regions in the same
- *                  order as before, then call wset_resume().  -EINVAL if
- *                  UFFDIO_API was never called on it.
+ *                  order as before, then call wset_resume(): until it
+ *                  returns, faults on pages not known to be evicted wait
+ *                  (the store may hold them), never zero-filled.  -EINVAL
+ *                  if UFFDIO_API was never called on it.
  *
  * Limits: anonymous regions of an adopted process are tracked and fetched
  * back but not evicted (freeing the staging copy needs MADV_DONTNEED in

@@ -129,6 +129,7 @@ static int wset_init(const struct wset_config *config, int uffd,
 		if (ret < 0)
 			goto out_free;
 		ws->features = ws->ops->features(features & ~WSET_UFFD_INITIALIZED);
+		ws->resuming = true;
 	} else {
 		ret = __wset_select(config, &probe, &ws->ops);
 		if (ret < 0)

@@ -59,6 +59,10 @@ static int handle_missing(struct wset *ws, struct wset_region *region,
 
 	if (state & (PAGE_BUSY | PAGE_RESOLVING))
 		return 0; /* the owner of the page wakes us */
+	/* Taking over from a dead agent: the store may hold this page; it
+	 * waits until wset_resume() knows, never zeroes meanwhile. */
+	if (!(state & PAGE_EVICTED) && __atomic_load_n(&ws->resuming, __ATOMIC_ACQUIRE))
+		return -EAGAIN;
 	if (!(state & PAGE_EVICTED))
 		return __wset_zero_fill(ws, region, addr);
 	ret = __wset_fetch(ws, region, page, FETCH_FAULT);
@@ -183,7 +187,7 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 	/* In no region: a fault at the new address of a region whose REMAP
 	 * event another thread is still handling.  Wait for it; what is
 	 * still unknown after a while (the staging area) gets zeroes. */
-	if (!region && !last_chance)
+	if (!region && (!last_chance || __atomic_load_n(&ws->resuming, __ATOMIC_ACQUIRE)))
 		return -EAGAIN;
 	if (!region)
 		return zero_unknown(ws, address);

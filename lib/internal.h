@@ -105,6 +105,9 @@ struct wset {
 	int pagemap_fd;
 	pid_t pid;
 	bool remote;
+	/* Adopted with WSET_ADOPT_RESUME and wset_resume() not done yet: a
+	 * page not known to be evicted may still be one (atomic). */
+	bool resuming;
 
 	/* Protects regions' per-page arrays, region list, policy, counters
 	 * that are not atomics. Never held across a uffd ioctl or madvise:

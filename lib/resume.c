@@ -88,6 +88,9 @@ int wset_resume(struct wset *ws)
 	/* An eviction step the dead agent left open ends here. */
 	if (ret == 0)
 		ret = ws->ops->evict_end(ws);
+	/* From now on a page not marked evicted really is not. */
+	if (ret == 0)
+		__atomic_store_n(&ws->resuming, false, __ATOMIC_RELEASE);
 	/* Faults whose messages the dead agent read and never answered sleep
 	 * until woken: wake every region so they fault again. */
 	for (int i = 0; ret == 0 && i < ws->region_count; i++)
