@@ -72,6 +72,27 @@ static int compare_ms(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Over wsetd's log: restarts that took a session over, and the evicted
+ * pages they found in its store. */
+static void taken_over(const struct agent *agent, int *sessions, long *pages)
+{
+	FILE *file = fopen(agent->log, "r");
+	char buffer[1200];
+
+	*sessions = 0;
+	*pages = 0;
+	while (file && fgets(buffer, sizeof(buffer), file)) {
+		const char *at = strstr(buffer, " resumed, ");
+
+		if (at) {
+			(*sessions)++;
+			*pages += atol(at + 10);
+		}
+	}
+	if (file)
+		fclose(file);
+}
+
 /* The last line of the VMM's log holding text, into line. */
 static bool vmm_log_line(const char *path, const char *text, char *line, size_t size)
 {
@@ -235,6 +256,15 @@ int main(int argc, char **argv)
 			 resume_ms[resumed / 2], resume_ms[resumed - 1], resumed, mode);
 		tap_diag("after each restart the VMM moved again within %ld ms at most",
 			 worst_blocked);
+	}
+	{
+		int sessions;
+		long pages;
+
+		taken_over(&agent, &sessions, &pages);
+		tap_diag("%d restarts took the session over, finding %ld evicted pages in "
+			 "its store (%.1f per restart)", sessions, pages,
+			 sessions ? (double)pages / sessions : 0.0);
 	}
 
 	kill(vmm, SIGTERM);
