@@ -118,7 +118,7 @@ static inline enum wset_mechanism test_mechanism(int argc, char **argv)
 /* Skip (exit 4) when the kernel cannot run the mechanism asked for. */
 static inline void test_require(enum wset_mechanism mechanism)
 {
-	struct wset_probe probe;
+	struct wset_probe probe = WSET_PROBE_INIT;
 	int ret = wset_probe(&probe);
 
 	if (ret < 0)
