@@ -8,19 +8,6 @@
 
 #include "testlib.h"
 
-#define ERRNO_CANARY 4242
-
-#define EXPECT(call, want)                                                    \
-	do {                                                                  \
-		errno = ERRNO_CANARY;                                         \
-		long got_ = (long)(call);                                     \
-		int errno_ = errno;                                           \
-		tap_ok(got_ == (long)(want) && errno_ == ERRNO_CANARY,        \
-		       "%s = %ld (want %ld), errno %s", #call, got_,          \
-		       (long)(want),                                          \
-		       errno_ == ERRNO_CANARY ? "untouched" : "changed");     \
-	} while (0)
-
 static int create_with(struct wset_config config)
 {
 	struct wset *ws = NULL;
