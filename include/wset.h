@@ -125,9 +125,9 @@ struct wset_store_ops {
 	void *reserved[4];	/* NULL */
 };
 
-#define WSET_STORE_OPS_INIT(...)                                              \
-	{                                                                     \
-		.size = sizeof(struct wset_store_ops), __VA_ARGS__            \
+#define WSET_STORE_OPS_INIT(...)                                             \
+	{                                                                    \
+		.size = sizeof(struct wset_store_ops), __VA_ARGS__           \
 	}
 
 struct wset_store {

@@ -179,7 +179,6 @@ int __wset_struct_fill(void *caller, uint32_t size, const void *filled,
 #define WSET_POLICY_CHECK(policy)                                           \
 	WSET_STRUCT_CHECK((policy), struct wset_policy, sizeof(struct wset_policy))
 
-
 /* probe.c */
 int __wset_query_features(uint64_t *features);
 uint64_t __wset_common_features(uint64_t offered);

@@ -83,6 +83,7 @@ int wset_counters(struct wset *ws, struct wset_counters *counters)
 		}
 	}
 	pthread_mutex_unlock(&ws->lock);
+	memset(out.reserved, 0, sizeof(out.reserved));
 	memset(&out.store, 0, sizeof(out.store));
 	if (ws->store->ops->stats)
 		ws->store->ops->stats(ws->store->priv, &out.store);
