@@ -555,7 +555,7 @@ static void timer_expired(struct daemon *daemon)
 static void reload(struct daemon *daemon)
 {
 	struct wsetd_options fresh;
-	struct wset_policy policy;
+	struct wset_policy policy = WSET_POLICY_INIT;
 
 	log_notice("reloading the configuration");
 	notify_systemd("RELOADING=1");

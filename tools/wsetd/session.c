@@ -227,7 +227,7 @@ int session_stop(struct session *session)
 
 void session_sample(struct session *session, uint64_t now_ms)
 {
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	struct history_sample sample;
 
 	if (wset_counters(session->wset, &counters) < 0)
