@@ -58,7 +58,8 @@ static double wset_seconds(struct bench_area *area, uint64_t seed,
 	if (ret < 0 || evicted != area->len)
 		bench_fail("evicted %llu of %llu bytes: %s", (unsigned long long)evicted,
 			   (unsigned long long)area->len, strerror(-ret));
-	wset_counters(ws, counters);
+	if (wset_counters(ws, counters) < 0)
+		bench_fail("wset_counters refused the struct");
 	for (uint64_t page = 0; page < pages; page++)
 		if (*(volatile uint64_t *)(area->addr + page * area->page_size) !=
 		    bench_pattern(page, seed))
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
 			bench_progress("%s: %s, repetition %d of %d", BENCH, name, rep + 1,
 				       options.repetitions);
 			for (int turn = 0; turn < 2; turn++) {
-				struct wset_counters counters;
+				struct wset_counters counters = WSET_COUNTERS_INIT;
 				bool floor = (turn + rep) % 2 == 0;
 				double seconds = floor ? floor_seconds(&area, rep + 1)
 						       : wset_seconds(&area, rep + 1, &counters);

@@ -133,7 +133,8 @@ static void run_wset(struct bench_area *area, const uint64_t *order,
 		bench_fail("evicted %llu of %llu bytes", (unsigned long long)evicted,
 			   (unsigned long long)area->len);
 	touch(area, order, area->len / area->page_size, seed, latency);
-	wset_counters(ws, counters);
+	if (wset_counters(ws, counters) < 0)
+		bench_fail("wset_counters refused the struct");
 	ret = wset_destroy(ws);
 	if (ret < 0)
 		bench_fail("wset_destroy: %s", strerror(-ret));
@@ -191,7 +192,7 @@ int main(int argc, char **argv)
 				uint64_t *latency = malloc(pages * sizeof(*latency));
 
 				for (int rep = 0; rep < options.repetitions; rep++) {
-					struct wset_counters counters;
+					struct wset_counters counters = WSET_COUNTERS_INIT;
 
 					bench_progress("%s: %s, repetition %d of %d", BENCH,
 						       name, rep + 1, options.repetitions);

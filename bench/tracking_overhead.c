@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 		for (int k = 0; k < COMPETITORS; k++) {
 			unsigned int interval = intervals_ms[(k + rep) % COMPETITORS];
 			struct wset_config config = WSET_CONFIG_INIT;
-			struct wset_counters counters = { 0 };
+			struct wset_counters counters = WSET_COUNTERS_INIT;
 			struct wset *ws = NULL;
 			char competitor[32];
 			int ret;
@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 				if ((ret = wset_tick(ws)) < 0)
 					bench_fail("tracking: %s", strerror(-ret));
 				tick_ns = bench_now_ns() - start;
-				wset_counters(ws, &counters);
+				if (wset_counters(ws, &counters) < 0)
+					bench_fail("wset_counters refused the struct");
 				snprintf(competitor, sizeof(competitor), "tracked-%ums",
 					 interval);
 			} else {
