@@ -4,6 +4,7 @@
 #   make check      every test: native, then the patched kernel in QEMU
 #   make demo       the demo in QEMU on the RWP kernel (NATIVE=1: this kernel)
 #   make vm-run     the harness alone: vm/run, with ARGS="..."
+#   make bench      the benchmarks (bench/run): bench/results.md and charts
 #
 # Parts of the build live next to their sources and are included here.
 
@@ -11,7 +12,9 @@
 
 all:
 
--include mk/*.mk
+# lib.mk and tests.mk first: the others use their variables in rules.
+include mk/lib.mk mk/tests.mk
+-include $(filter-out mk/lib.mk mk/tests.mk,$(sort $(wildcard mk/*.mk)))
 
 check:
 	@vm/check

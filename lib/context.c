@@ -81,6 +81,7 @@ static void wset_free(struct wset *ws)
 	if (ws->staging)
 		munmap(ws->staging, ws->staging_len);
 	free(ws->zero_page);
+	__wset_buffers_free(ws);
 	free(ws->fault_threads);
 	free(ws->handlers);
 	pthread_mutex_destroy(&ws->lock);

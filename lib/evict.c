@@ -31,6 +31,34 @@ struct step {
 	uint32_t batch;
 };
 
+/* How many entries from i on are adjacent pages whose result matches
+ * `want` (a run).  Slot i of the staging area goes with entry i, so a run
+ * is contiguous both in guest memory and in staging. */
+static size_t run_length(const struct step *step, size_t i, bool (*want)(enum step_result))
+{
+	size_t run = 1;
+
+	while (i + run < step->count && want(step->result[i + run]) &&
+	       step->pages[i + run] == step->pages[i] + run)
+		run++;
+	return run;
+}
+
+static bool is_taken(enum step_result result)
+{
+	return result != STEP_SKIPPED;
+}
+
+static bool is_stored(enum step_result result)
+{
+	return result == STEP_STORED;
+}
+
+static bool is_not_abandoned(enum step_result result)
+{
+	return result != STEP_ABANDONED;
+}
+
 static uint8_t *staging_slot(struct wset *ws, size_t slot)
 {
 	return ws->staging + slot * (size_t)sysconf(_SC_PAGESIZE);
@@ -92,39 +120,62 @@ static bool staging_holds(struct wset *ws, size_t i)
 	return holds;
 }
 
+static void isolate_anon_page(struct wset *ws, struct step *step, size_t i)
+{
+	struct wset_region *region = step->region;
+	uint64_t page = step->pages[i];
+	int ret;
+
+	ret = __wset_uffd_move(ws->uffd, (uintptr_t)staging_slot(ws, i),
+			       __wset_page_addr(region, page), region->page_size);
+	/* A kernel may move the page, retry internally and then report the
+	 * retry's -EEXIST or -ENOENT (seen on 6.18): where the page is, not
+	 * the error, says what happened. */
+	if (ret < 0 && staging_holds(ws, i))
+		ret = 0;
+	if (ret == 0)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	if (ret == -EAGAIN) {
+		/* The mm is changing: try this page another time. */
+	} else if (ret == -ENOENT) {
+		region->state[page] &= (uint8_t)~PAGE_PRESENT;
+	} else {
+		/* KSM, shared after fork, pinned: stays resident. */
+		region->state[page] |= PAGE_UNMOVABLE;
+	}
+	release_busy(step, i);
+	pthread_mutex_unlock(&ws->lock);
+}
+
 /* Anonymous pages leave guest memory atomically: after the move a guest
  * access is a MISSING fault that waits for the step to end. */
+/* Anonymous pages leave guest memory atomically: after the move a guest
+ * access is a MISSING fault that waits for the step to end.  A run of
+ * adjacent pages moves in one call; what it leaves behind goes one page at
+ * a time. */
 static void isolate_anon(struct wset *ws, struct step *step)
 {
 	struct wset_region *region = step->region;
 
-	for (size_t i = 0; i < step->count; i++) {
-		uint64_t page = step->pages[i];
-		int ret;
+	for (size_t i = 0; i < step->count;) {
+		size_t run, moved_pages = 0;
+		uint64_t moved = 0;
 
-		if (step->result[i] == STEP_SKIPPED)
+		if (step->result[i] == STEP_SKIPPED) {
+			i++;
 			continue;
-		ret = __wset_uffd_move(ws->uffd, (uintptr_t)staging_slot(ws, i),
-				       __wset_page_addr(region, page),
-				       region->page_size);
-		/* A kernel may move the page, retry internally and then
-		 * report the retry's -EEXIST or -ENOENT (seen on 6.18): where
-		 * the page is, not the error, says what happened. */
-		if (ret < 0 && staging_holds(ws, i))
-			ret = 0;
-		if (ret == 0)
-			continue;
-		pthread_mutex_lock(&ws->lock);
-		if (ret == -EAGAIN) {
-			/* The mm is changing: try this page another time. */
-		} else if (ret == -ENOENT) {
-			region->state[page] &= (uint8_t)~PAGE_PRESENT;
-		} else {
-			/* KSM, shared after fork, pinned: stays resident. */
-			region->state[page] |= PAGE_UNMOVABLE;
 		}
-		release_busy(step, i);
-		pthread_mutex_unlock(&ws->lock);
+		run = run_length(step, i, is_taken);
+		if (run > 1) {
+			__wset_uffd_move_run(ws->uffd, (uintptr_t)staging_slot(ws, i),
+					     __wset_page_addr(region, step->pages[i]),
+					     run * region->page_size, &moved);
+			moved_pages = moved / region->page_size;
+		}
+		for (size_t j = i + moved_pages; j < i + run; j++)
+			isolate_anon_page(ws, step, j);
+		i += run;
 	}
 }
 
@@ -148,24 +199,38 @@ static const void *page_source(struct wset *ws, struct step *step, size_t i)
 	return staging_slot(ws, i);
 }
 
+/* The file store takes a run of adjacent pages in one write; other
+ * stores get a put per page. */
 static void copy_out(struct wset *ws, struct step *step)
 {
 	struct wset_region *region = step->region;
+	bool runs = __wset_store_takes_runs(ws->store);
 
-	for (size_t i = 0; i < step->count; i++) {
+	for (size_t i = 0; i < step->count;) {
 		uint64_t key = __wset_store_key(region, step->pages[i]);
+		size_t run;
 		int ret;
 
-		if (step->result[i] == STEP_SKIPPED)
+		if (step->result[i] == STEP_SKIPPED) {
+			i++;
 			continue;
-		ret = ws->store->ops->put(ws->store->priv, key,
-					  page_source(ws, step, i),
-					  region->page_size);
-		if (ret < 0) {
-			__wset_count(&ws->counters.store_put_errors, 1);
-			__wset_count(&ws->counters.abandoned, 1);
-			step->result[i] = STEP_ABANDONED;
 		}
+		run = runs ? run_length(step, i, is_taken) : 1;
+		if (run > 1)
+			ret = __wset_file_store_put_run(ws->store, key,
+							page_source(ws, step, i),
+							run * region->page_size, run);
+		else
+			ret = ws->store->ops->put(ws->store->priv, key,
+						  page_source(ws, step, i),
+						  region->page_size);
+		if (ret < 0) {
+			__wset_count(&ws->counters.store_put_errors, run);
+			__wset_count(&ws->counters.abandoned, run);
+			for (size_t j = i; j < i + run; j++)
+				step->result[j] = STEP_ABANDONED;
+		}
+		i += run;
 	}
 }
 
@@ -188,61 +253,69 @@ static void make_durable(struct wset *ws, struct step *step)
 	}
 }
 
-static int punch_hole(struct wset_region *region, uint64_t page)
+static int punch_hole(struct wset_region *region, uint64_t page, size_t pages)
 {
 	int saved = errno, ret = 0;
 
 	if (fallocate(region->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)(region->offset + page * region->page_size),
-		      (off_t)region->page_size) < 0)
+		      (off_t)(pages * region->page_size)) < 0)
 		ret = -errno;
 	errno = saved;
 	return ret;
 }
 
-/* Free stored pages, give abandoned ones back. */
+/* Free stored pages, a run at a time; give abandoned ones back. */
 static void drop_and_give_back(struct wset *ws, struct step *step)
 {
 	struct wset_region *region = step->region;
 	int saved = errno;
 
-	for (size_t i = 0; i < step->count; i++) {
+	for (size_t i = 0; i < step->count;) {
 		uint64_t page = step->pages[i];
 		uint64_t addr = __wset_page_addr(region, page);
 
-		if (step->result[i] == STEP_SKIPPED)
-			continue;
-		if (region->kind == REGION_FILE) {
-			if (step->result[i] == STEP_STORED &&
-			    punch_hole(region, page) < 0) {
-				ws->store->ops->drop(ws->store->priv,
-						     __wset_store_key(region, page),
-						     region->page_size);
-				step->result[i] = STEP_ABANDONED;
-				__wset_count(&ws->counters.abandoned, 1);
-			}
+		if (step->result[i] == STEP_SKIPPED) {
+			i++;
 			continue;
 		}
 		if (step->result[i] == STEP_STORED) {
-			madvise(staging_slot(ws, i), region->page_size,
-				MADV_DONTNEED);
+			size_t run = run_length(step, i, is_stored);
+
+			if (region->kind == REGION_ANON) {
+				madvise(staging_slot(ws, i), run * region->page_size,
+					MADV_DONTNEED);
+			} else if (punch_hole(region, page, run) < 0) {
+				for (size_t j = i; j < i + run; j++) {
+					ws->store->ops->drop(ws->store->priv,
+							     __wset_store_key(region, step->pages[j]),
+							     region->page_size);
+					step->result[j] = STEP_ABANDONED;
+				}
+				__wset_count(&ws->counters.abandoned, run);
+			}
+			i += run;
 			continue;
 		}
+		i++;
+		if (region->kind == REGION_FILE)
+			continue;
 		/* Abandoned anonymous page: back where it was.  Should the
 		 * move fail and the page still be in staging, copy it instead:
 		 * the staging page is the only copy. */
+		size_t slot = i - 1;
 		int ret;
 
 		while ((ret = __wset_uffd_move(ws->uffd, addr,
-					       (uintptr_t)staging_slot(ws, i),
+					       (uintptr_t)staging_slot(ws, slot),
 					       region->page_size)) == -EAGAIN &&
-		       staging_holds(ws, i))
+		       staging_holds(ws, slot))
 			__wset_mm_wait();
-		if (ret < 0 && staging_holds(ws, i)) {
-			while (__wset_uffd_copy(ws->uffd, addr, staging_slot(ws, i),
+		if (ret < 0 && staging_holds(ws, slot)) {
+			while (__wset_uffd_copy(ws->uffd, addr, staging_slot(ws, slot),
 						region->page_size, true) == -EAGAIN)
 				__wset_mm_wait();
-			madvise(staging_slot(ws, i), region->page_size,
+			madvise(staging_slot(ws, slot), region->page_size,
 				MADV_DONTNEED);
 		}
 		/* A failed move wakes nobody, even when it moved the page. */
@@ -284,17 +357,22 @@ static uint64_t finish(struct wset *ws, struct step *step)
 	pthread_mutex_unlock(&ws->lock);
 	__wset_count(&ws->counters.evictions, stored);
 
-	for (size_t i = 0; i < step->count; i++) {
+	for (size_t i = 0; i < step->count;) {
 		uint64_t addr = __wset_page_addr(region, step->pages[i]);
+		size_t run;
 
 		/* Stored: the waiter retries into a MISSING fault.  Skipped:
 		 * a fault that arrived while the page was busy was left for
-		 * us to wake. */
-		if (step->result[i] != STEP_ABANDONED)
-			__wset_uffd_wake(ws->uffd, addr, region->page_size);
-		else if (step->result[i] == STEP_ABANDONED &&
-			 region->kind == REGION_FILE)
-			ws->ops->release_file(ws, region, step->pages[i]);
+		 * us to wake.  One wake per run of adjacent pages. */
+		if (step->result[i] == STEP_ABANDONED) {
+			if (region->kind == REGION_FILE)
+				ws->ops->release_file(ws, region, step->pages[i]);
+			i++;
+			continue;
+		}
+		run = run_length(step, i, is_not_abandoned);
+		__wset_uffd_wake(ws->uffd, addr, run * region->page_size);
+		i += run;
 	}
 	return stored * region->page_size;
 }
@@ -419,6 +497,9 @@ int __wset_evict_locked(struct wset *ws, unsigned int min_age,
 
 	if (!step)
 		return -ENOMEM;
+	/* Pages fetched back just now are still busy until their store copy
+	 * is dropped: let that finish, so that they count as candidates. */
+	__wset_deferred_flush(ws);
 	pthread_mutex_lock(&ws->lock);
 	cutoff = cutoff_age(ws, min_age, budget);
 	pthread_mutex_unlock(&ws->lock);

@@ -13,6 +13,9 @@
 #include "internal.h"
 
 #define MESSAGES_PER_READ 16
+/* A guest that faulted nothing for this long is not in a burst: store
+ * drops may go now. */
+#define DROP_IDLE_NS 50000
 /* About a second of WSET_RETRY_MS periods. */
 #define UNKNOWN_ADDRESS_RETRIES 200
 /* Faults one handler thread keeps for retrying; allocated with the thread,
@@ -52,7 +55,7 @@ static void record_latency(struct wset *ws, uint64_t started_ns)
 
 /* Returns -EAGAIN when the fault must be retried later. */
 static int handle_missing(struct wset *ws, struct wset_region *region,
-			  uint64_t page, uint8_t state)
+			  uint64_t page, uint8_t state, struct wset_prefetch *prefetch)
 {
 	uint64_t addr = __wset_page_addr(region, page);
 	int ret;
@@ -67,7 +70,10 @@ static int handle_missing(struct wset *ws, struct wset_region *region,
 		return __wset_zero_fill(ws, region, addr);
 	ret = __wset_fetch(ws, region, page, FETCH_FAULT);
 	if (ret == 0) {
-		__wset_prefetch(ws, region, page);
+		/* The faulting thread is awake already: neighbours come
+		 * after, between faults (fault_thread()). */
+		if (ws->config.prefetch_pages && prefetch)
+			__wset_prefetch_begin(ws, prefetch, region, page);
 		return 0;
 	}
 	if (ret == -EBUSY)
@@ -161,7 +167,8 @@ static int zero_unknown(struct wset *ws, uint64_t address)
 }
 
 static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
-			uint64_t started_ns, bool last_chance)
+			uint64_t started_ns, bool last_chance,
+			struct wset_prefetch *prefetch)
 {
 	struct wset_region *region;
 	bool claimed = false;
@@ -195,7 +202,7 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 	if (flags & (UFFD_PAGEFAULT_FLAG_RWP | UFFD_PAGEFAULT_FLAG_MINOR))
 		ret = handle_protection(ws, region, page, state);
 	else
-		ret = handle_missing(ws, region, page, state);
+		ret = handle_missing(ws, region, page, state, prefetch);
 	if (claimed)
 		release_claim(ws, region, page, ret);
 	if (ret == -EBUSY)
@@ -271,7 +278,7 @@ static void handle_remap(struct wset *ws, uint64_t from, uint64_t to,
 }
 
 static int handle_message(struct wset *ws, const struct uffd_msg *msg,
-			  uint64_t started_ns)
+			  uint64_t started_ns, struct wset_prefetch *prefetch)
 {
 	int ret = 0;
 
@@ -280,7 +287,7 @@ static int handle_message(struct wset *ws, const struct uffd_msg *msg,
 		uint64_t address = msg->arg.pagefault.address;
 
 		ret = handle_fault(ws, address, msg->arg.pagefault.flags,
-				   started_ns, false);
+				   started_ns, false, prefetch);
 		break;
 	}
 	case UFFD_EVENT_REMOVE:
@@ -338,7 +345,7 @@ static bool try_again(struct wset *ws, struct retry *retry)
 {
 	unsigned int limit = ws->config.fetch_retries ? ws->config.fetch_retries : 200;
 	int result = handle_fault(ws, retry->addr, retry->flags, retry->started_ns,
-				  ++retry->attempts > UNKNOWN_ADDRESS_RETRIES);
+				  ++retry->attempts > UNKNOWN_ADDRESS_RETRIES, NULL);
 
 	if (!retryable(result))
 		return true;
@@ -399,16 +406,34 @@ static void *fault_thread(void *arg)
 	struct handler *handler = arg;
 	struct wset *ws = handler->ws;
 	struct uffd_msg msgs[MESSAGES_PER_READ];
+	struct wset_prefetch prefetch;
+	bool prefetching = false;
 
 	for (;;) {
 		struct pollfd fds[2] = {
 			{ .fd = ws->uffd, .events = POLLIN },
 			{ .fd = ws->stop_fd, .events = POLLIN },
 		};
-		int ready = poll(fds, 2, handler->pending ? WSET_RETRY_MS : -1);
+		/* Prefetching: only look for a new fault, then bring back one
+		 * more page.  Drops queued: do one run once no fault came for
+		 * DROP_IDLE_NS (at once when a flush waits).  Otherwise wait
+		 * for the next message. */
+		bool pending = !prefetching && __wset_deferred_pending(ws);
+		struct timespec wait = {
+			0, prefetching || (pending && __wset_deferred_urgent(ws)) ? 0 : DROP_IDLE_NS
+		};
+		int ready;
 
+		if (handler->pending && !prefetching)
+			wait = (struct timespec){ 0, WSET_RETRY_MS * 1000000L };
+		ready = ppoll(fds, 2, prefetching || pending || handler->pending ? &wait : NULL,
+			      NULL);
 		if (ready < 0 && errno != EINTR)
 			handler_fails(strerror(errno));
+		if (ready == 0 && prefetching)
+			prefetching = __wset_prefetch_step(ws, &prefetch);
+		else if (ready == 0 && pending)
+			__wset_deferred_step(ws);
 		if (fds[1].revents)
 			break;
 		if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))
@@ -417,9 +442,17 @@ static void *fault_thread(void *arg)
 			ssize_t got = read(ws->uffd, msgs, sizeof(msgs));
 			uint64_t now = __wset_now_ns();
 
-			for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof(msgs[0]); i++)
-				if (retryable(handle_message(ws, &msgs[i], now)))
+			for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof(msgs[0]); i++) {
+				struct wset_prefetch next = { .region = NULL };
+
+				if (retryable(handle_message(ws, &msgs[i], now, &next)))
 					queue_retry(ws, handler, &msgs[i], now);
+				/* The newest fault's neighbours come first. */
+				if (next.region) {
+					prefetch = next;
+					prefetching = true;
+				}
+			}
 		}
 		if (handler->pending)
 			run_retries(ws, handler);
@@ -432,11 +465,16 @@ static void *fault_thread(void *arg)
 int __wset_fault_threads_start(struct wset *ws)
 {
 	unsigned int count = ws->config.fault_threads;
+	int err = __wset_deferred_start(ws);
 
+	if (err < 0)
+		return err;
 	ws->fault_threads = calloc(count, sizeof(*ws->fault_threads));
 	ws->handlers = calloc(count, sizeof(struct handler));
-	if (!ws->fault_threads || !ws->handlers)
+	if (!ws->fault_threads || !ws->handlers) {
+		__wset_deferred_stop(ws);
 		return -ENOMEM;
+	}
 	for (unsigned int i = 0; i < count; i++) {
 		struct handler *handler = (struct handler *)ws->handlers + i;
 		int ret;
@@ -463,4 +501,6 @@ void __wset_fault_threads_stop(struct wset *ws)
 	for (unsigned int i = 0; i < ws->fault_thread_count; i++)
 		pthread_join(ws->fault_threads[i], NULL);
 	ws->fault_thread_count = 0;
+	/* After the handlers: what they queued is finished first. */
+	__wset_deferred_stop(ws);
 }

@@ -28,6 +28,60 @@ static int copy_in(struct wset *ws, uint64_t addr, const void *buf,
 	}
 }
 
+struct wset_buffer {
+	struct wset_buffer *next;
+	uint64_t size;
+	void *data;
+};
+
+/* A page-aligned buffer of size bytes, from the pool when one is free. */
+static struct wset_buffer *buffer_get(struct wset *ws, uint64_t size)
+{
+	struct wset_buffer **link, *buffer = NULL;
+
+	pthread_mutex_lock(&ws->lock);
+	for (link = &ws->buffers; *link; link = &(*link)->next)
+		if ((*link)->size == size) {
+			buffer = *link;
+			*link = buffer->next;
+			break;
+		}
+	pthread_mutex_unlock(&ws->lock);
+	if (buffer)
+		return buffer;
+	buffer = malloc(sizeof(*buffer));
+	if (!buffer)
+		return NULL;
+	buffer->size = size;
+	buffer->data = aligned_alloc(4096, size);
+	if (!buffer->data) {
+		free(buffer);
+		return NULL;
+	}
+	return buffer;
+}
+
+static void buffer_put(struct wset *ws, struct wset_buffer *buffer)
+{
+	if (!buffer)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	buffer->next = ws->buffers;
+	ws->buffers = buffer;
+	pthread_mutex_unlock(&ws->lock);
+}
+
+void __wset_buffers_free(struct wset *ws)
+{
+	while (ws->buffers) {
+		struct wset_buffer *next = ws->buffers->next;
+
+		free(ws->buffers->data);
+		free(ws->buffers);
+		ws->buffers = next;
+	}
+}
+
 /*
  * File-backed: put the page back into the memory file itself, without the
  * VMM's address space: the fast path for restores, and the only way left
@@ -70,7 +124,7 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	uint64_t addr = __wset_page_addr(region, page);
 	uint64_t key = __wset_store_key(region, page);
 	uint8_t *state = &region->state[page];
-	void *buf;
+	struct wset_buffer *buf;
 	int ret;
 
 	pthread_mutex_lock(&ws->lock);
@@ -86,12 +140,12 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	if (ret < 0)
 		return ret;
 
-	buf = aligned_alloc(4096, region->page_size);
+	buf = buffer_get(ws, region->page_size);
 	if (!buf) {
 		ret = -ENOMEM;
 		goto out_unbusy;
 	}
-	ret = ws->store->ops->get(ws->store->priv, key, buf, region->page_size);
+	ret = ws->store->ops->get(ws->store->priv, key, buf->data, region->page_size);
 	if (ret < 0) {
 		__wset_count(&ws->counters.store_get_errors, 1);
 		goto out_unbusy;
@@ -100,9 +154,9 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	 * that what it reads next (counters, ages) already says so.  Other
 	 * threads see the page as soon as it is copied in: publish at once. */
 	if (region->kind == REGION_FILE && reason == FETCH_RESTORE) {
-		ret = write_back(region, page, buf);
+		ret = write_back(region, page, buf->data);
 	} else {
-		ret = copy_in(ws, addr, buf, region->page_size, false,
+		ret = copy_in(ws, addr, buf->data, region->page_size, false,
 			      reason == FETCH_RESTORE);
 		/* -EEXIST: guest memory has the page after all (an agent died
 		 * between storing it and freeing it, or the VMM wrote it through
@@ -111,11 +165,11 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 			ret = 0;
 		/* -ESRCH: the VMM is gone; its memory file may not be. */
 		if (ret == -ESRCH && region->kind == REGION_FILE)
-			ret = write_back(region, page, buf);
+			ret = write_back(region, page, buf->data);
 	}
 	if (ret < 0)
 		goto out_unbusy;
-	free(buf);
+	buffer_put(ws, buf);
 	pthread_mutex_lock(&ws->lock);
 	*state &= (uint8_t)~(PAGE_EVICTED | PAGE_DISCARDED);
 	*state |= PAGE_PRESENT;
@@ -125,30 +179,59 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	else if (reason == FETCH_PREFETCH)
 		__wset_count(&ws->counters.prefetches, 1);
 	pthread_mutex_unlock(&ws->lock);
-	/* While the page is still busy: once it is not, a new eviction may
-	 * store it again under the same key. */
-	ws->store->ops->drop(ws->store->priv, key, region->page_size);
-
-	pthread_mutex_lock(&ws->lock);
-	if (*state & PAGE_DISCARDED) {
-		/* The VMM dropped the page after it came back. */
-		*state = 0;
-		region->age[page] = 0;
+	if (reason == FETCH_RESTORE) {
+		__wset_fetch_finish(ws, region, page, 1);
+		return 0;
 	}
-	*state &= (uint8_t)~PAGE_BUSY;
-	pthread_mutex_unlock(&ws->lock);
+	/* The faulting thread runs on at once; the store's copy is dropped
+	 * after, off the fault path. */
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
+	__wset_defer_drop(ws, region, page);
 	return 0;
 
 out_unbusy:
-	free(buf);
+	buffer_put(ws, buf);
 	pthread_mutex_lock(&ws->lock);
 	*state &= (uint8_t)~PAGE_BUSY;
+	/* Prefetch runs beside event handling: wake where the page is now. */
+	addr = __wset_page_addr(region, page);
 	pthread_mutex_unlock(&ws->lock);
 	/* A fault that found the page busy left its waking to us: wake it
 	 * so that it faults again and a handler retries the fetch. */
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	return ret;
+}
+
+/* Pages [page, page + count) are back: forget the store's copies (one
+ * call for the run when the store takes runs) and let the pages go.
+ * While they are still busy: once they are not, a new eviction may store
+ * them again under the same keys. */
+void __wset_fetch_finish(struct wset *ws, struct wset_region *region,
+			 uint64_t page, uint64_t count)
+{
+	uint64_t key = __wset_store_key(region, page), addr;
+
+	if (count > 1 && __wset_store_takes_runs(ws->store))
+		ws->store->ops->drop(ws->store->priv, key, count * region->page_size);
+	else
+		for (uint64_t i = 0; i < count; i++)
+			ws->store->ops->drop(ws->store->priv, key + i * region->page_size,
+					     region->page_size);
+	pthread_mutex_lock(&ws->lock);
+	for (uint64_t i = page; i < page + count; i++) {
+		uint8_t *state = &region->state[i];
+
+		if (*state & PAGE_DISCARDED) {
+			/* The VMM dropped the page after it came back. */
+			*state = 0;
+			region->age[i] = 0;
+		}
+		*state &= (uint8_t)~PAGE_BUSY;
+	}
+	/* Where the pages are now: a REMAP may have moved the region since. */
+	addr = __wset_page_addr(region, page);
+	pthread_mutex_unlock(&ws->lock);
+	__wset_uffd_wake(ws->uffd, addr, count * region->page_size);
 }
 
 /* A page never stored: zeroes (hugetlbfs has no UFFDIO_ZEROPAGE).  Runs
@@ -177,34 +260,58 @@ int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 	return ret;
 }
 
-/* Pages evicted in the same step as `page` are likely wanted together. */
-void __wset_prefetch(struct wset *ws, struct wset_region *region,
-		     uint64_t page)
+/*
+ * Pages evicted in the same step as a faulting page are likely wanted
+ * together.  Prefetch goes a page at a time so that the handler thread can
+ * serve a new fault between two pages: it visits page + 1, page - 1,
+ * page + 2, ... within prefetch_pages of the faulting page, and brings back
+ * at most prefetch_pages of them.
+ */
+void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
+			   struct wset_region *region, uint64_t page)
 {
-	unsigned int budget = ws->config.prefetch_pages;
-	uint64_t lo = page > budget ? page - budget : 0;
-	uint64_t hi = page + budget + 1 < region->pages ? page + budget + 1
-							 : region->pages;
-	uint32_t batch;
-
-	if (!budget)
-		return;
+	*prefetch = (struct wset_prefetch){
+		.region = region,
+		.page = page,
+		.distance = 1,
+		.budget = ws->config.prefetch_pages,
+	};
 	pthread_mutex_lock(&ws->lock);
-	batch = region->batch[page];
+	prefetch->batch = region->batch[page];
 	pthread_mutex_unlock(&ws->lock);
-	for (uint64_t other = lo; other < hi && budget; other++) {
-		bool same;
+}
 
-		if (other == page)
+bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch)
+{
+	struct wset_region *region = prefetch->region;
+	unsigned int limit = ws->config.prefetch_pages;
+
+	while (prefetch->budget && prefetch->distance <= limit) {
+		uint64_t page = prefetch->page, other;
+		bool valid, same;
+
+		if (!prefetch->below) {
+			other = page + prefetch->distance;
+			valid = other < region->pages;
+		} else {
+			valid = page >= prefetch->distance;
+			other = page - prefetch->distance;
+			prefetch->distance++;
+		}
+		prefetch->below = !prefetch->below;
+		if (!valid)
 			continue;
 		pthread_mutex_lock(&ws->lock);
-		same = region->batch[other] == batch &&
+		same = region->batch[other] == prefetch->batch &&
 		       (region->state[other] & (PAGE_EVICTED | PAGE_BUSY)) ==
 			       PAGE_EVICTED;
 		pthread_mutex_unlock(&ws->lock);
-		if (same && __wset_fetch(ws, region, other, FETCH_PREFETCH) == 0)
-			budget--;
+		if (same && __wset_fetch(ws, region, other, FETCH_PREFETCH) == 0) {
+			prefetch->budget--;
+			break;
+		}
 	}
+	return prefetch->budget && prefetch->distance <= limit;
 }
 
 /* Bring every evicted page of region back.  Store read errors are retried
@@ -215,6 +322,7 @@ int __wset_restore_region_locked(struct wset *ws, struct wset_region *region)
 	const struct timespec pause = { .tv_nsec = WSET_RETRY_MS * 1000000L };
 	int ret = 0;
 
+	__wset_deferred_flush(ws);
 	for (uint64_t page = 0; page < region->pages; page++) {
 		int err, failures = 0, waits = 0;
 

@@ -134,6 +134,7 @@ struct wset {
 	pthread_t *fault_threads;
 	void *handlers; /* per thread, with its retry slots (fault.c) */
 	unsigned int fault_thread_count;
+	struct wset_deferred *deferred; /* deferred.c: queued store drops */
 	pthread_t tracker;
 	bool tracker_running;
 	pthread_mutex_t tracker_lock;
@@ -143,6 +144,10 @@ struct wset {
 	/* Eviction rate limit: byte budget refilled over time. */
 	uint64_t rate_last_ns;
 	uint64_t rate_budget;
+
+	/* Page buffers for fetch-back, kept for reuse (under lock): a
+	 * fresh huge page buffer per fault would cost more than the copy. */
+	struct wset_buffer *buffers;
 
 	struct wset_counters counters; /* updated with __wset_count() */
 	uint8_t *zero_page;	       /* zeroes, for hugetlb zero fills */
@@ -199,6 +204,10 @@ int __wset_uffd_copy(int uffd, uint64_t dst, const void *src, uint64_t len,
 int __wset_uffd_zeropage(int uffd, uint64_t addr, uint64_t len, bool wake);
 int __wset_uffd_continue(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_move(int uffd, uint64_t dst, uint64_t src, uint64_t len);
+/* Many pages in one call: 0 when all of len moved, else -errno with
+ * *moved the bytes that did (the rest is for the caller to retry). */
+int __wset_uffd_move_run(int uffd, uint64_t dst, uint64_t src, uint64_t len,
+			 uint64_t *moved);
 int __wset_uffd_writeprotect(int uffd, uint64_t addr, uint64_t len, bool protect);
 int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable);
@@ -256,18 +265,58 @@ enum wset_fetch_reason {
 };
 int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 		 enum wset_fetch_reason reason);
+void __wset_buffers_free(struct wset *ws);
 int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 		     uint64_t addr);
 int __wset_restore_region_locked(struct wset *ws, struct wset_region *region);
-void __wset_prefetch(struct wset *ws, struct wset_region *region,
-		     uint64_t page);
+void __wset_fetch_finish(struct wset *ws, struct wset_region *region,
+			 uint64_t page, uint64_t count);
+/* Prefetch around a faulting page, one page per step (see fetch.c). */
+struct wset_prefetch {
+	struct wset_region *region;
+	uint64_t page;		/* the faulting page */
+	uint32_t batch;		/* its eviction step */
+	unsigned int distance;	/* of the next candidate */
+	bool below;		/* the next candidate is below the page */
+	unsigned int budget;	/* pages still to bring back */
+};
+void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
+			   struct wset_region *region, uint64_t page);
+/* Bring back the next page; false when nothing is left to do. */
+bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch);
 
 /* fault.c */
 int __wset_fault_threads_start(struct wset *ws);
 void __wset_fault_threads_stop(struct wset *ws);
 
+/* deferred.c: store drops, done after the faulting thread was woken. */
+struct wset_deferred;
+int __wset_deferred_start(struct wset *ws);
+/* After the handler threads stopped: finishes what is queued. */
+void __wset_deferred_stop(struct wset *ws);
+/* Queue the drop of a fetched page's store copy, or drop it now when the
+ * queue is full. */
+void __wset_defer_drop(struct wset *ws, struct wset_region *region, uint64_t page);
+/* Handler threads, when no fault came for a while: one run of drops;
+ * true when more is queued.  They never wait for messages while
+ * __wset_deferred_pending(). */
+bool __wset_deferred_step(struct wset *ws);
+bool __wset_deferred_pending(struct wset *ws);
+/* A flush is waiting: handler threads drop at once, between faults. */
+bool __wset_deferred_urgent(struct wset *ws);
+/* Wait until everything queued so far is done.  Never from a handler
+ * thread, nor with ws->lock held.  Eviction, restore and the counters
+ * call it, so that they see every fetched page settled. */
+void __wset_deferred_flush(struct wset *ws);
+
 /* tracker.c */
 void __wset_tracker_stop(struct wset *ws);
+
+/* store_file.c: eviction hands the file store a run of adjacent pages in
+ * one write (keys are file offsets); other stores get a put per page. */
+bool __wset_store_takes_runs(const struct wset_store *store);
+int __wset_file_store_put_run(struct wset_store *store, uint64_t key,
+			      const void *data, size_t len, size_t pages);
 
 /* store_journal.c: the index journal of a named store. */
 struct wset_journal;

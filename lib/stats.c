@@ -55,6 +55,8 @@ int wset_counters(struct wset *ws, struct wset_counters *counters)
 
 	if (!ws || !counters)
 		return -EINVAL;
+	/* Fetched pages' store copies dropped: the store stats are exact. */
+	__wset_deferred_flush(ws);
 	pthread_mutex_lock(&ws->lock);
 	memcpy(&out, &ws->counters, sizeof(out));
 	out.resident_bytes = out.wss_bytes = out.cold_bytes = 0;

@@ -47,7 +47,6 @@ static int transfer(struct file_store *fs, bool write, uint64_t key, void *buf,
 		}
 		done += (size_t)n;
 	}
-	__wset_count(write ? &fs->put_count : &fs->get_count, 1);
 	return 0;
 }
 
@@ -62,8 +61,10 @@ static int file_put(void *priv, uint64_t key, const void *data, size_t len)
 		if (ret < 0)
 			__wset_count(&fs->error_count, 1);
 	}
-	if (ret == 0)
+	if (ret == 0) {
 		__wset_count(&fs->stored_bytes, len);
+		__wset_count(&fs->put_count, 1);
+	}
 	errno = saved;
 	return ret;
 }
@@ -71,8 +72,11 @@ static int file_put(void *priv, uint64_t key, const void *data, size_t len)
 static int file_get(void *priv, uint64_t key, void *buf, size_t len)
 {
 	int saved = errno;
-	int ret = transfer(priv, false, key, buf, len);
+	struct file_store *fs = priv;
+	int ret = transfer(fs, false, key, buf, len);
 
+	if (ret == 0)
+		__wset_count(&fs->get_count, 1);
 	errno = saved;
 	return ret;
 }
@@ -174,6 +178,29 @@ static struct file_store *store_new(int fd, struct wset_journal *journal,
 	fs->store.ops = &file_store_ops;
 	fs->store.priv = fs;
 	return fs;
+}
+
+/* A named store journals each page: runs only for the temporary store. */
+bool __wset_store_takes_runs(const struct wset_store *store)
+{
+	return store->ops == &file_store_ops &&
+	       !((const struct file_store *)store->priv)->journal;
+}
+
+/* pages puts in one write: len bytes at key, counted as that many. */
+int __wset_file_store_put_run(struct wset_store *store, uint64_t key,
+			      const void *data, size_t len, size_t pages)
+{
+	struct file_store *fs = store->priv;
+	int saved = errno;
+	int ret = transfer(fs, true, key, (void *)data, len);
+
+	if (ret == 0) {
+		__wset_count(&fs->stored_bytes, len);
+		__wset_count(&fs->put_count, pages);
+	}
+	errno = saved;
+	return ret;
 }
 
 /* An unlinked file in dir: nothing is left behind after a crash. */

@@ -128,6 +128,20 @@ int __wset_uffd_continue(int uffd, uint64_t addr, uint64_t len, uint64_t mode)
 	return uffd_ioctl(uffd, UFFDIO_CONTINUE, &cont);
 }
 
+int __wset_uffd_move_run(int uffd, uint64_t dst, uint64_t src, uint64_t len,
+			 uint64_t *moved)
+{
+	struct uffdio_move move = { .dst = dst, .src = src, .len = len };
+	int ret = uffd_ioctl(uffd, UFFDIO_MOVE, &move);
+
+	*moved = move.move > 0 ? (uint64_t)move.move : 0;
+	if (*moved > len)
+		*moved = 0;
+	if (ret == 0 && *moved != len)
+		ret = -EAGAIN;
+	return ret;
+}
+
 int __wset_uffd_move(int uffd, uint64_t dst, uint64_t src, uint64_t len)
 {
 	struct uffdio_move move = { .dst = dst, .src = src, .len = len };

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Row 1, arm + scan cost per GiB: each mechanism of tracking.h protects a
+ * whole resident area (arm), an eighth of its pages is written, then the
+ * mechanism reports the accessed pages (scan).  Arm and scan are timed;
+ * the mechanisms take turns on the same area in each repetition, starting
+ * with a different one each time.  Memory: anon, shmem (memfd), THP.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tracking.h"
+
+#define BENCH "arm_scan"
+
+static const enum tracking_kind kinds[] = { TRACK_WP, TRACK_RWP, TRACK_MPROTECT,
+					    TRACK_IDLE };
+#define KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static void run_one(const struct bench_options *options, const char *name,
+		    struct bench_area *area, enum tracking_kind kind, int rep)
+{
+	uint64_t pages = area->len / area->page_size, start, armed, scanned;
+	struct tracking t;
+	int64_t found;
+	int ret;
+
+	if (!tracking_open_or_skip(&t, kind, area, options, BENCH, name, rep))
+		return;
+	start = bench_now_ns();
+	ret = tracking_arm(&t);
+	armed = bench_now_ns();
+	if (ret < 0)
+		bench_fail("%s %s: arm: %s", name, tracking_name(kind), strerror(-ret));
+	for (uint64_t page = 0; page < pages; page += 8)
+		*(volatile uint64_t *)(area->addr + page * area->page_size) += 1;
+	scanned = bench_now_ns();
+	found = tracking_scan(&t, NULL);
+	scanned = bench_now_ns() - scanned;
+	if (found < 0)
+		bench_fail("%s %s: scan: %s", name, tracking_name(kind), strerror((int)-found));
+	tracking_close(&t);
+
+	json_object *line = bench_sample(options, BENCH, name, tracking_name(kind), rep);
+	double per_gib = (double)(1ull << 30) / (double)area->len;
+
+	bench_set_u64(line, "bytes", area->len);
+	bench_set_u64(line, "accessed_pages", (uint64_t)found);
+	bench_set_u64(line, "expected_pages", (pages + 7) / 8);
+	bench_set_double(line, "arm_ns_per_gib", (double)(armed - start) * per_gib);
+	bench_set_double(line, "scan_ns_per_gib", (double)scanned * per_gib);
+	bench_set_double(line, "arm_scan_ns_per_gib",
+			 (double)(armed - start + scanned) * per_gib);
+	bench_emit(line);
+}
+
+int main(int argc, char **argv)
+{
+	static const enum bench_memory memories[] = { BENCH_ANON, BENCH_MEMFD, BENCH_THP };
+	struct bench_options options;
+
+	bench_parse(argc, argv, "Arm + scan cost per GiB of each tracking mechanism.\n",
+		    256ull << 20, &options);
+	for (size_t m = 0; m < sizeof(memories) / sizeof(memories[0]); m++) {
+		const char *name = bench_memory_name(memories[m]);
+		uint64_t len = options.smoke ? 4ull << 20 : options.size;
+		struct bench_area area;
+		char why[256];
+
+		if (!bench_selected(&options, name))
+			continue;
+		if (bench_area_map(memories[m], len, &area, why, sizeof(why)) < 0) {
+			bench_skip(&options, BENCH, name, "%s", why);
+			continue;
+		}
+		bench_area_fill(&area, 1);
+		for (int rep = 0; rep < options.repetitions; rep++) {
+			bench_progress("%s: %s, repetition %d of %d", BENCH, name, rep + 1,
+				       options.repetitions);
+			for (size_t k = 0; k < KINDS; k++)
+				run_one(&options, name, &area, kinds[(k + (size_t)rep) % KINDS], rep);
+		}
+		bench_area_unmap(&area);
+	}
+	return 0;
+}
