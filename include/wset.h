@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define WSET_VERSION_MAJOR 1
-#define WSET_VERSION_MINOR 0
+#define WSET_VERSION_MINOR 1
 
 struct wset;
 
@@ -195,11 +195,12 @@ int wset_create(const struct wset_config *cfg, struct wset **out);
  * pagemap_fd:      an open /proc/<pid>/pagemap, or -1 to open it from pid.
  *                  Ownership passes to the wset on success.
  *
- * Limits: anonymous regions of an adopted process are tracked and fetched
- * back but not evicted (freeing the staging copy needs MADV_DONTNEED in
- * that process); with the wp mechanism, file-backed regions are not evicted
- * either (a race-free drop needs RWP's sync mode or a zap in that process).
- * Such pages are counted in wset_counters.unevictable_pages.
+ * Without an in-VMM helper (wset_set_helper()), anonymous regions of an
+ * adopted process are tracked and fetched back but not evicted (freeing
+ * the staging copy needs MADV_DONTNEED in that process), and with the wp
+ * mechanism file-backed regions are not evicted either (a race-free drop
+ * needs RWP's sync mode or a PTE zap in that process).  Such pages are
+ * counted in wset_counters.unevictable_pages.
  */
 struct wset_adopt {
 	int uffd;
@@ -211,6 +212,43 @@ struct wset_adopt {
 
 int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
 	       struct wset **out);
+
+/*
+ * The in-VMM helper of an adopted process: what only that process can do
+ * in its own address space, reached by the agent through these callbacks
+ * (wsetd forwards them to the helper over the handshake socket).  Both
+ * return 0 or a negative errno value; they may block, but must not wait
+ * for the wset's handler threads' callers (the tracker or wset_evict()).
+ *
+ * zap:           drop the page table entries of [addr, addr + len), a
+ *                range of a file-backed region (MADV_DONTNEED there): the
+ *                pages stay in the file, the next access faults.
+ * release:       free the pages of [addr, addr + len) of the staging area
+ *                (MADV_DONTNEED there).
+ * staging_addr:  a private anonymous mapping of at least
+ *                WSET_HELPER_STAGING_BYTES in the target, page aligned,
+ *                never touched by it (UFFDIO_MOVE puts evicted anonymous
+ *                pages there; the wset reads them with process_vm_readv()).
+ * reserved:      zero.
+ */
+#define WSET_HELPER_STAGING_BYTES (256u * 4096u)
+
+struct wset_helper {
+	int (*zap)(void *priv, uint64_t addr, uint64_t len);
+	int (*release)(void *priv, uint64_t addr, uint64_t len);
+	void *priv;
+	uint64_t staging_addr;
+	uint64_t staging_len;
+	uint64_t reserved[4];
+};
+
+/*
+ * Give an adopted wset its helper, before any region is added: then both
+ * mechanisms evict file-backed and anonymous regions of that process.
+ * The struct is copied.  -EINVAL (not adopted, bad fields, reserved not
+ * zero), -EBUSY (regions already added).
+ */
+int wset_set_helper(struct wset *ws, const struct wset_helper *helper);
 
 /*
  * Stop every thread, bring every evicted page back into guest memory,

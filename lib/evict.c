@@ -21,6 +21,8 @@ enum step_result {
 	STEP_STORED,
 	STEP_ABANDONED, /* the store refused it: stays resident */
 	STEP_SKIPPED,	/* touched, gone or unmovable: not evicted */
+	STEP_UNREAD,	/* anonymous, its staging copy could not be read:
+			   moved back, never copied back */
 };
 
 struct step {
@@ -31,9 +33,15 @@ struct step {
 	uint32_t batch;
 };
 
-static uint8_t *staging_slot(struct wset *ws, size_t slot)
+/* Slot of the staging area in the target, and where we read it. */
+static uint64_t staging_slot(struct wset *ws, size_t slot)
 {
-	return ws->staging + slot * (size_t)sysconf(_SC_PAGESIZE);
+	return ws->staging + slot * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint8_t *staging_copy(struct wset *ws, size_t slot)
+{
+	return ws->staging_local + slot * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 static void release_busy(struct step *step, size_t i)
@@ -83,13 +91,7 @@ out:
  * a page there after a failed move is the one we tried to move. */
 static bool staging_holds(struct wset *ws, size_t i)
 {
-	unsigned char resident = 0;
-	int saved = errno;
-	bool holds = mincore(staging_slot(ws, i), (size_t)sysconf(_SC_PAGESIZE),
-			     &resident) == 0 && (resident & 1);
-
-	errno = saved;
-	return holds;
+	return __wset_page_present(ws, staging_slot(ws, i));
 }
 
 /* Anonymous pages leave guest memory atomically: after the move a guest
@@ -104,7 +106,14 @@ static void isolate_anon(struct wset *ws, struct step *step)
 
 		if (step->result[i] == STEP_SKIPPED)
 			continue;
-		ret = __wset_uffd_move(ws->uffd, (uintptr_t)staging_slot(ws, i),
+		if (ws->staging_broken) {
+			pthread_mutex_lock(&ws->lock);
+			region->state[page] |= PAGE_UNMOVABLE;
+			release_busy(step, i);
+			pthread_mutex_unlock(&ws->lock);
+			continue;
+		}
+		ret = __wset_uffd_move(ws->uffd, staging_slot(ws, i),
 				       __wset_page_addr(region, page),
 				       region->page_size);
 		/* A kernel may move the page, retry internally and then
@@ -145,7 +154,7 @@ static const void *page_source(struct wset *ws, struct step *step, size_t i)
 
 	if (region->kind == REGION_FILE)
 		return region->io_view + step->pages[i] * region->page_size;
-	return staging_slot(ws, i);
+	return staging_copy(ws, i);
 }
 
 static void copy_out(struct wset *ws, struct step *step)
@@ -158,6 +167,14 @@ static void copy_out(struct wset *ws, struct step *step)
 
 		if (step->result[i] == STEP_SKIPPED)
 			continue;
+		/* An adopted process's staging page: read it over first. */
+		if (region->kind == REGION_ANON &&
+		    __wset_staging_read(ws, staging_slot(ws, i), staging_copy(ws, i),
+					region->page_size) < 0) {
+			step->result[i] = STEP_UNREAD;
+			__wset_count(&ws->counters.abandoned, 1);
+			continue;
+		}
 		ret = ws->store->ops->put(ws->store->priv, key,
 					  page_source(ws, step, i),
 					  region->page_size);
@@ -185,7 +202,7 @@ static int punch_hole(struct wset_region *region, uint64_t page)
 static void drop_and_give_back(struct wset *ws, struct step *step)
 {
 	struct wset_region *region = step->region;
-	int saved = errno;
+	size_t slots = 0;
 
 	for (size_t i = 0; i < step->count; i++) {
 		uint64_t page = step->pages[i];
@@ -204,33 +221,39 @@ static void drop_and_give_back(struct wset *ws, struct step *step)
 			}
 			continue;
 		}
-		if (step->result[i] == STEP_STORED) {
-			madvise(staging_slot(ws, i), region->page_size,
-				MADV_DONTNEED);
+		slots = i + 1;
+		if (step->result[i] == STEP_STORED)
 			continue;
-		}
 		/* Abandoned anonymous page: back where it was.  Should the
-		 * move fail and the page still be in staging, copy it instead:
-		 * the staging page is the only copy. */
+		 * move fail and the page still be in staging, copy it instead
+		 * (from our copy of it, when we have one): the staging page is
+		 * the only copy. */
 		int ret;
 
-		while ((ret = __wset_uffd_move(ws->uffd, addr,
-					       (uintptr_t)staging_slot(ws, i),
+		while ((ret = __wset_uffd_move(ws->uffd, addr, staging_slot(ws, i),
 					       region->page_size)) == -EAGAIN &&
 		       staging_holds(ws, i))
 			__wset_mm_wait();
 		if (ret < 0 && staging_holds(ws, i)) {
-			while (__wset_uffd_copy(ws->uffd, addr, staging_slot(ws, i),
+			if (step->result[i] == STEP_UNREAD) {
+				/* Neither here nor readable: keep the slot. */
+				ws->staging_broken = true;
+				continue;
+			}
+			while (__wset_uffd_copy(ws->uffd, addr, staging_copy(ws, i),
 						region->page_size, true) == -EAGAIN)
 				__wset_mm_wait();
-			madvise(staging_slot(ws, i), region->page_size,
-				MADV_DONTNEED);
 		}
+		step->result[i] = STEP_ABANDONED;
 		/* A failed move wakes nobody, even when it moved the page. */
 		if (ret < 0)
 			__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	}
-	errno = saved;
+	/* Every slot used by the step is emptied at once; if that fails the
+	 * slots stay taken and anonymous eviction stops. */
+	if (slots && !ws->staging_broken &&
+	    __wset_staging_release(ws, ws->staging, slots * region->page_size) < 0)
+		ws->staging_broken = true;
 }
 
 /* Publish the outcome, then let blocked accesses retry. */
