@@ -225,6 +225,10 @@ int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
  *                pages stay in the file, the next access faults.
  * release:       free the pages of [addr, addr + len) of the staging area
  *                (MADV_DONTNEED there).
+ * move:          UFFDIO_MOVE len bytes from src to dst on the shared
+ *                userfaultfd, done in the target (the kernel refuses moves
+ *                from another mm); between an anonymous region and the
+ *                staging area.  A short move is -EAGAIN.
  * staging_addr:  a private anonymous mapping of at least
  *                WSET_HELPER_STAGING_BYTES in the target, page aligned,
  *                never touched by it (UFFDIO_MOVE puts evicted anonymous
@@ -236,6 +240,7 @@ int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
 struct wset_helper {
 	int (*zap)(void *priv, uint64_t addr, uint64_t len);
 	int (*release)(void *priv, uint64_t addr, uint64_t len);
+	int (*move)(void *priv, uint64_t dst, uint64_t src, uint64_t len);
 	void *priv;
 	uint64_t staging_addr;
 	uint64_t staging_len;

@@ -113,7 +113,7 @@ static void isolate_anon(struct wset *ws, struct step *step)
 			pthread_mutex_unlock(&ws->lock);
 			continue;
 		}
-		ret = __wset_uffd_move(ws->uffd, staging_slot(ws, i),
+		ret = __wset_move(ws, staging_slot(ws, i),
 				       __wset_page_addr(region, page),
 				       region->page_size);
 		/* A kernel may move the page, retry internally and then
@@ -230,7 +230,7 @@ static void drop_and_give_back(struct wset *ws, struct step *step)
 		 * the only copy. */
 		int ret;
 
-		while ((ret = __wset_uffd_move(ws->uffd, addr, staging_slot(ws, i),
+		while ((ret = __wset_move(ws, addr, staging_slot(ws, i),
 					       region->page_size)) == -EAGAIN &&
 		       staging_holds(ws, i))
 			__wset_mm_wait();

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What only the target process can do in its own address space: zap PTEs
- * of file pages, free staging pages, and reading the staging area.  In our
+ * of file pages, move anonymous pages to staging and back, free staging
+ * pages; and reading the staging area.  In our
  * own process we do it directly; in an adopted one through its in-VMM
  * helper (wset_set_helper()).
  */
@@ -47,6 +48,15 @@ int __wset_staging_release(struct wset *ws, uint64_t addr, uint64_t len)
 	return ws->helper.release(ws->helper.priv, addr, len);
 }
 
+int __wset_move(struct wset *ws, uint64_t dst, uint64_t src, uint64_t len)
+{
+	if (!ws->remote)
+		return __wset_uffd_move(ws->uffd, dst, src, len);
+	if (!ws->has_helper)
+		return -EOPNOTSUPP;
+	return ws->helper.move(ws->helper.priv, dst, src, len);
+}
+
 /* Copy staging pages of the target into buf (a no-op in our own process,
  * where buf is the staging area itself). */
 int __wset_staging_read(struct wset *ws, uint64_t addr, void *buf, uint64_t len)
@@ -73,6 +83,7 @@ int wset_set_helper(struct wset *ws, const struct wset_helper *helper)
 	int ret = 0;
 
 	if (!ws || !helper || !ws->remote || !helper->zap || !helper->release ||
+	    !helper->move ||
 	    helper->staging_len < WSET_HELPER_STAGING_BYTES ||
 	    helper->staging_addr % (uint64_t)page ||
 	    helper->staging_addr + helper->staging_len < helper->staging_addr)

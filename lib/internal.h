@@ -194,6 +194,7 @@ int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable);
 bool __wset_reaches_target(const struct wset *ws);
 int __wset_zap(struct wset *ws, uint64_t addr, uint64_t len);
 int __wset_staging_release(struct wset *ws, uint64_t addr, uint64_t len);
+int __wset_move(struct wset *ws, uint64_t dst, uint64_t src, uint64_t len);
 int __wset_staging_read(struct wset *ws, uint64_t addr, void *buf, uint64_t len);
 
 /* pagemap.c */

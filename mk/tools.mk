@@ -10,12 +10,13 @@
 #
 # The tools link libwset statically (build/lib/libwset.a) and json-c.
 
-TOOLS_CFLAGS := $(WSET_CFLAGS) -Itools/demo-vmm -Itools/common
+TOOLS_CFLAGS := $(WSET_CFLAGS) -Itools/demo-vmm -Itools/common -Ihelper
 TOOLS_LIBS := -ljson-c -pthread
 
 # tools/common: what more than one program needs.
 COMMON_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/common/*.c))
-WSETD_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetd/*.c)) $(COMMON_OBJS)
+WSETD_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetd/*.c)) $(COMMON_OBJS) \
+	build/helper/static/channel.o
 WSETCTL_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetctl/*.c)) $(COMMON_OBJS)
 DEMO_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/demo-vmm/*.c)) $(COMMON_OBJS)
 # What a VMM needs to hand its memory over, shared with the tests.
@@ -34,7 +35,7 @@ all: tools
 tools: $(TOOLS)
 tools-static: $(TOOLS_STATIC)
 
-build/tools/obj/%.o: tools/%.c $(wildcard tools/*/*.h) include/wset.h mk/tools.mk
+build/tools/obj/%.o: tools/%.c $(wildcard tools/*/*.h) $(wildcard helper/*.h) include/wset.h mk/tools.mk
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(TOOLS_CFLAGS) -c $< -o $@
 
@@ -56,15 +57,15 @@ build/tools/static/wset-demo-vmm: $(DEMO_OBJS)
 	$(WSET_CC) -static -o $@ $^ $(TOOLS_LIBS)
 
 # Agent tests find wsetd, wsetctl and the demo VMM next to themselves.
-build/tests/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(TOOLS)
+build/tests/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(HELPER_STATIC) $(TOOLS)
 	@mkdir -p $(dir $@)
 	cp -f $(TOOLS) $(dir $@)
-	$(WSET_CC) $(AGENT_TEST_CFLAGS) -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(TOOLS_LIBS)
+	$(WSET_CC) $(AGENT_TEST_CFLAGS) -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(HELPER_STATIC) $(TOOLS_LIBS)
 
-build/guest/bin/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(TOOLS_STATIC)
+build/guest/bin/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(HELPER_STATIC) $(TOOLS_STATIC)
 	@mkdir -p $(dir $@)
 	cp -f $(TOOLS_STATIC) $(dir $@)
-	$(WSET_CC) $(AGENT_TEST_CFLAGS) -static -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(TOOLS_LIBS)
+	$(WSET_CC) $(AGENT_TEST_CFLAGS) -static -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(HELPER_STATIC) $(TOOLS_LIBS)
 
 agent-tests: $(AGENT_TESTS)
 agent-guest-tests: $(AGENT_GUEST_TESTS)

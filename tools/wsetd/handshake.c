@@ -202,6 +202,7 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 
 	handshake->name[0] = '\0';
 	handshake->region_count = 0;
+	handshake->helper = (struct helper_offer){ 0 };
 	/* Firecracker sends the bare array; we also take {"name", "regions"}. */
 	if (json_object_is_type(document, json_type_object)) {
 		regions = NULL;
@@ -210,6 +211,10 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 				regions = member;
 			else if (strcmp(key, "name") == 0) {
 				if (parse_name(member, handshake, error, error_size))
+					return -1;
+			} else if (strcmp(key, "helper") == 0) {
+				if (helper_parse_offer(member, &handshake->helper,
+						       error, error_size))
 					return -1;
 			} else
 				return fail(error, error_size, "unknown key '%s'", key);

@@ -171,7 +171,7 @@ static void pending_remove(struct daemon *daemon, struct pending *pending)
 
 /* Answer a VMM with one JSON line. */
 static void reply(int fd, bool ok, unsigned int id, const char *mechanism,
-		  const char *error)
+		  unsigned int helper, const char *error)
 {
 	json_object *answer = json_object_new_object();
 	const char *text;
@@ -181,6 +181,9 @@ static void reply(int fd, bool ok, unsigned int id, const char *mechanism,
 		json_object_object_add(answer, "vmm", json_object_new_int((int)id));
 		json_object_object_add(answer, "mechanism",
 				       json_object_new_string(mechanism));
+		if (helper)
+			json_object_object_add(answer, "helper",
+					       json_object_new_int((int)helper));
 	} else {
 		json_object_object_add(answer, "error", json_object_new_string(error));
 	}
@@ -196,7 +199,7 @@ static void reject(struct daemon *daemon, struct connection *connection,
 	daemon->vmms_rejected++;
 	log_warning("vmm from pid %d uid %u refused: %s", (int)connection->peer.pid,
 		    (unsigned int)connection->peer.uid, why);
-	reply(connection->fd, false, 0, NULL, why);
+	reply(connection->fd, false, 0, NULL, 0, why);
 }
 
 static void accept_connection(struct daemon *daemon, int listen_fd,
@@ -273,7 +276,11 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	session->next = daemon->sessions;
 	daemon->sessions = session;
 	daemon->session_count++;
-	/* The socket is in the epoll set already, as a pending connection. */
+	/* The socket is in the epoll set already, as a pending connection.
+	 * A helper's messages are the helper channel's to read: here only
+	 * its hanging up. */
+	if (session->helper)
+		event.events = EPOLLRDHUP;
 	event.data.ptr = &session->socket_watch;
 	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_MOD, session->socket_fd, &event);
 	event.events = EPOLLIN;
@@ -286,7 +293,12 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 		   wset_mechanism_name(wset_mechanism(session->wset)));
 	notify_systemd("STATUS=serving %u VMMs", daemon->session_count);
 	reply(session->socket_fd, true, session->id,
-	      wset_mechanism_name(wset_mechanism(session->wset)), NULL);
+	      wset_mechanism_name(wset_mechanism(session->wset)),
+	      handshake.helper.version ? helper_version(&handshake.helper) : 0,
+	      NULL);
+	if (helper_start(session) < 0)
+		log_warning("vmm %u %s: cannot talk to its helper: nothing will be "
+			    "evicted that needs it", session->id, session->name);
 }
 
 static void pending_ready(struct daemon *daemon, struct pending *pending)
@@ -339,8 +351,14 @@ static int end_session(struct daemon *daemon, struct session *session,
 static void session_socket_ready(struct daemon *daemon, struct session *session)
 {
 	char buffer[256];
-	ssize_t received = recv(session->socket_fd, buffer, sizeof(buffer),
-				MSG_DONTWAIT);
+	ssize_t received;
+
+	/* With a helper only hanging up is reported here. */
+	if (session->helper) {
+		end_session(daemon, session, "connection closed");
+		return;
+	}
+	received = recv(session->socket_fd, buffer, sizeof(buffer), MSG_DONTWAIT);
 
 	/* After the handshake a VMM sends nothing: data is ignored, end of
 	 * file or an error means it went away. */

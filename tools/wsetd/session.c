@@ -58,6 +58,7 @@ static int add_regions(struct session *session, struct handshake *handshake,
 				 region_error(ret), strerror(-ret));
 			return ret;
 		}
+		helper_note_region(session, region->base_host_virt_addr, ret);
 		session->region_count++;
 	}
 	return 0;
@@ -118,7 +119,14 @@ int session_start(const struct wsetd_options *options,
 	}
 	handshake->fds[0] = -1; /* the wset owns it now */
 
-	ret = add_regions(session, handshake, error, error_size);
+	ret = 0;
+	if (handshake->helper.version) {
+		ret = helper_attach(session, &handshake->helper);
+		if (ret < 0)
+			snprintf(error, error_size, "helper: %s", strerror(-ret));
+	}
+	if (ret == 0)
+		ret = add_regions(session, handshake, error, error_size);
 	if (ret == 0) {
 		ret = wset_start(session->wset);
 		if (ret < 0)
@@ -127,6 +135,7 @@ int session_start(const struct wsetd_options *options,
 	}
 	if (ret < 0) {
 		wset_destroy(session->wset);
+		helper_stop(session);
 		session_free(session);
 		return ret;
 	}
@@ -141,6 +150,7 @@ int session_stop(struct session *session)
 {
 	int ret = wset_destroy(session->wset);
 
+	helper_stop(session);
 	session_free(session);
 	return ret;
 }

@@ -40,6 +40,7 @@ struct session {
 	int socket_fd; /* the VMM's connection, kept open while it runs */
 	int pid_fd;    /* readable when the VMM process exits */
 	struct wset *wset;
+	struct session_helper *helper; /* NULL: the VMM runs no helper */
 	int region_count;
 	uint64_t started_ms; /* wall clock */
 	struct history history;
