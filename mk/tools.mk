@@ -24,6 +24,10 @@ HANDOVER_OBJS := build/tools/obj/demo-vmm/handover.o build/tools/obj/demo-vmm/gu
 
 TOOLS := build/tools/wsetd build/tools/wsetctl build/tools/wset-demo-vmm
 TOOLS_STATIC := $(patsubst build/tools/%,build/tools/static/%,$(TOOLS))
+# The launcher for unmodified VMMs: a script and its preload library, which
+# carries the helper and libwset (for --in-process) and exports only the
+# calls it interposes.
+WSET_RUN := build/tools/wset-run build/tools/libwset-run.so
 
 AGENT_TEST_NAMES := $(patsubst tests/agent/%.c,%,$(filter-out tests/agent/agent_test.c,$(wildcard tests/agent/*.c)))
 AGENT_TESTS := $(addprefix build/tests/agent/,$(AGENT_TEST_NAMES))
@@ -32,7 +36,7 @@ AGENT_TEST_CFLAGS := $(TOOLS_CFLAGS) -Itests/agent -Wno-missing-field-initialize
 
 .PHONY: tools tools-static agent-tests agent-guest-tests install-tools
 all: tools
-tools: $(TOOLS)
+tools: $(TOOLS) $(WSET_RUN)
 tools-static: $(TOOLS_STATIC)
 
 build/tools/obj/%.o: tools/%.c $(wildcard tools/*/*.h) $(wildcard helper/*.h) include/wset.h mk/tools.mk
@@ -45,6 +49,17 @@ build/tools/wsetctl: $(WSETCTL_OBJS)
 	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS)
 build/tools/wset-demo-vmm: $(DEMO_OBJS)
 	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS)
+
+build/tools/wset-run: tools/wset-run/wset-run
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+build/tools/libwset-run.so: tools/wset-run/preload.c tools/wset-run/preload.map \
+		$(HELPER_PIC_OBJS) $(WSET_PIC_OBJS) helper/wset_helper.h include/wset.h
+	@mkdir -p $(dir $@)
+	$(WSET_CC) $(WSET_CFLAGS) -Ihelper -fPIC -shared -Wl,-z,defs \
+		-Wl,--version-script=tools/wset-run/preload.map -o $@ \
+		tools/wset-run/preload.c $(HELPER_PIC_OBJS) $(WSET_PIC_OBJS) \
+		-ldl -ljson-c -pthread
 
 build/tools/static/wsetd: $(WSETD_OBJS) $(WSET_STATIC)
 	@mkdir -p $(dir $@)
