@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -60,6 +61,13 @@ static int add_regions(struct session *session, struct handshake *handshake,
 		}
 		helper_note_region(session, region->base_host_virt_addr, ret);
 		session->region_count++;
+		struct stat status;
+		if (region->memfd_index >= 0 &&
+		    fstat(handshake->fds[region->memfd_index], &status) == 0 &&
+		    session->file_count < HANDSHAKE_MAX_REGIONS) {
+			session->files[session->file_count].dev = status.st_dev;
+			session->files[session->file_count++].ino = status.st_ino;
+		}
 	}
 	return 0;
 }
@@ -153,6 +161,20 @@ int session_stop(struct session *session)
 	helper_stop(session);
 	session_free(session);
 	return ret;
+}
+
+unsigned int session_serving_file(const struct session *sessions, int fd)
+{
+	struct stat status;
+
+	if (fstat(fd, &status))
+		return 0;
+	for (const struct session *each = sessions; each; each = each->next)
+		for (int i = 0; i < each->file_count; i++)
+			if (each->files[i].dev == status.st_dev &&
+			    each->files[i].ino == status.st_ino)
+				return each->id;
+	return 0;
 }
 
 void session_sample(struct session *session, uint64_t now_ms)

@@ -41,6 +41,10 @@ struct session {
 	int pid_fd;    /* readable when the VMM process exits */
 	struct wset *wset;
 	struct session_helper *helper; /* NULL: the VMM runs no helper */
+	/* The memory files served, by identity: processes sharing one are
+	 * not grouped yet, so a second one is refused. */
+	struct { dev_t dev; ino_t ino; } files[HANDSHAKE_MAX_REGIONS];
+	int file_count;
 	int region_count;
 	uint64_t started_ms; /* wall clock */
 	struct history history;
@@ -62,6 +66,9 @@ int session_start(const struct wsetd_options *options,
 /* Stop tracking, bring every evicted page back, release everything.
  * Returns wset_destroy()'s result. */
 int session_stop(struct session *session);
+
+/* The id of a session serving the memory file fd, or 0. */
+unsigned int session_serving_file(const struct session *sessions, int fd);
 
 /* Record a history sample now. */
 void session_sample(struct session *session, uint64_t now_ms);
