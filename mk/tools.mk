@@ -93,8 +93,12 @@ install-tools: tools
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 755 build/tools/wsetd $(DESTDIR)$(PREFIX)/sbin/
-	install -m 755 build/tools/wsetctl build/tools/wset-demo-vmm $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 man/man1/wsetctl.1 man/man1/wset-demo-vmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 755 build/tools/wsetctl build/tools/wset-demo-vmm build/tools/wset-run \
+		$(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/lib/wset
+	install -m 755 build/tools/libwset-run.so $(DESTDIR)$(PREFIX)/lib/wset/
+	install -m 644 man/man1/wsetctl.1 man/man1/wset-demo-vmm.1 man/man1/wset-run.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/man8/wsetd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	sed 's|/usr/local/sbin/wsetd|$(PREFIX)/sbin/wsetd|' tools/wsetd/wsetd.service \
 		>$(DESTDIR)$(PREFIX)/lib/systemd/system/wsetd.service
