@@ -30,22 +30,25 @@ static int discard_here(uint64_t addr, uint64_t len)
 	return ret;
 }
 
-int __wset_zap(struct wset *ws, uint64_t addr, uint64_t len)
+/* MADV_DONTNEED in the target: here, or by the helper's callback. */
+static int discard(struct wset *ws, uint64_t addr, uint64_t len, bool staging)
 {
 	if (!ws->remote)
 		return discard_here(addr, len);
 	if (!ws->has_helper)
 		return -EOPNOTSUPP;
-	return ws->helper.zap(ws->helper.priv, addr, len);
+	return (staging ? ws->helper.release : ws->helper.zap)(ws->helper.priv,
+							       addr, len);
+}
+
+int __wset_zap(struct wset *ws, uint64_t addr, uint64_t len)
+{
+	return discard(ws, addr, len, false);
 }
 
 int __wset_staging_release(struct wset *ws, uint64_t addr, uint64_t len)
 {
-	if (!ws->remote)
-		return discard_here(addr, len);
-	if (!ws->has_helper)
-		return -EOPNOTSUPP;
-	return ws->helper.release(ws->helper.priv, addr, len);
+	return discard(ws, addr, len, true);
 }
 
 int __wset_move(struct wset *ws, uint64_t dst, uint64_t src, uint64_t len)

@@ -54,12 +54,13 @@ build/tools/wset-run: tools/wset-run/wset-run
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 build/tools/libwset-run.so: tools/wset-run/preload.c tools/wset-run/preload.map \
-		$(HELPER_PIC_OBJS) $(WSET_PIC_OBJS) helper/wset_helper.h include/wset.h
+		tools/common/fd_name.c $(HELPER_PIC_OBJS) $(WSET_PIC_OBJS) \
+		helper/wset_helper.h include/wset.h
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(WSET_CFLAGS) -Ihelper -fPIC -shared -Wl,-z,defs \
 		-Wl,--version-script=tools/wset-run/preload.map -o $@ \
-		tools/wset-run/preload.c $(HELPER_PIC_OBJS) $(WSET_PIC_OBJS) \
-		-ldl -ljson-c -pthread
+		-Itools/common tools/wset-run/preload.c tools/common/fd_name.c \
+		$(HELPER_PIC_OBJS) $(WSET_PIC_OBJS) -ldl -ljson-c -pthread
 
 build/tools/static/wsetd: $(WSETD_OBJS) $(WSET_STATIC)
 	@mkdir -p $(dir $@)

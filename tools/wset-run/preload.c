@@ -30,6 +30,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "fd_name.h"
 #include "wset.h"
 #include "wset_helper.h"
 
@@ -129,15 +130,10 @@ static void resolve(void)
 /* QEMU's memfd backend names its memfd after the backend type. */
 static bool is_guest_memfd(int fd)
 {
-	char path[64], target[128];
-	ssize_t length;
+	char target[128];
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	length = readlink(path, target, sizeof(target) - 1);
-	if (length < 0)
-		return false;
-	target[length] = '\0';
-	return strncmp(target, "/memfd:memory-backend-memfd", 27) == 0;
+	return fd_name(fd, target, sizeof(target)) &&
+	       strncmp(target, "/memfd:memory-backend-memfd", 27) == 0;
 }
 
 static bool is_hugetlbfs(int fd)

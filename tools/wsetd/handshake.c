@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fd_name.h"
 #include "handshake.h"
 
 static int fail(char *error, size_t error_size, const char *format, ...)
@@ -34,15 +35,10 @@ static bool get_unsigned(json_object *value, uint64_t *out)
 
 static bool is_userfaultfd(int fd)
 {
-	char path[64], target[64];
-	ssize_t length;
+	char target[64];
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	length = readlink(path, target, sizeof(target) - 1);
-	if (length < 0)
-		return false;
-	target[length] = '\0';
-	return strcmp(target, "anon_inode:[userfaultfd]") == 0;
+	return fd_name(fd, target, sizeof(target)) &&
+	       strcmp(target, "anon_inode:[userfaultfd]") == 0;
 }
 
 static int parse_region(json_object *object, int index,
