@@ -147,6 +147,13 @@ static bool looks_like_ram(size_t length, int prot, int flags, int fd)
 {
 	if ((prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE))
 		return false;
+	if (fd >= 0 && (flags & MAP_TYPE) == MAP_PRIVATE && is_hugetlbfs(fd)) {
+		/* Private copies of a file cannot be evicted to it. */
+		say("guest RAM on hugetlbfs mapped private (-mem-path without "
+		    "share=on) is not handed over: use -object memory-backend-file,"
+		    "mem-path=...,share=on");
+		return false;
+	}
 	if (fd >= 0)
 		return (flags & MAP_TYPE) == MAP_SHARED &&
 		       (is_guest_memfd(fd) || is_hugetlbfs(fd));
