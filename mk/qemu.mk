@@ -6,7 +6,9 @@
 QEMU_TEST_BINS := build/tests/qemu/guest-workload
 
 .PHONY: qemu-tests
-qemu-tests: $(QEMU_TEST_BINS)
+# (tools.mk comes later: the tools by name.)
+qemu-tests: $(QEMU_TEST_BINS) build/tools/wsetd build/tools/wsetctl \
+	build/tools/wset-run build/tools/libwset-run.so
 tests: qemu-tests
 
 build/tests/qemu/guest-workload: tests/qemu/guest_workload.c mk/qemu.mk
