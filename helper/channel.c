@@ -40,7 +40,8 @@ struct wset_channel {
 	struct waiter *waiters;
 	struct queued *queue, **queue_tail;
 	bool gone;    /* the peer went away or we are closing */
-	bool closing; /* __wset_channel_close() was called */
+	bool closing; /* __wset_channel_shutdown() was called */
+	bool joined;  /* and has stopped the threads */
 	pthread_t reader, worker;
 };
 
@@ -344,16 +345,27 @@ int __wset_channel_hang_up(struct wset_channel *channel, int timeout_ms)
 	return gone ? 0 : -ETIMEDOUT;
 }
 
+void __wset_channel_shutdown(struct wset_channel *channel)
+{
+	bool joined;
+
+	pthread_mutex_lock(&channel->lock);
+	channel->closing = true;
+	joined = channel->joined;
+	channel->joined = true;
+	pthread_mutex_unlock(&channel->lock);
+	if (joined)
+		return;
+	shutdown(channel->fd, SHUT_RDWR);
+	pthread_join(channel->reader, NULL);
+	pthread_join(channel->worker, NULL);
+}
+
 void __wset_channel_close(struct wset_channel *channel)
 {
 	if (!channel)
 		return;
-	pthread_mutex_lock(&channel->lock);
-	channel->closing = true;
-	pthread_mutex_unlock(&channel->lock);
-	shutdown(channel->fd, SHUT_RDWR);
-	pthread_join(channel->reader, NULL);
-	pthread_join(channel->worker, NULL);
+	__wset_channel_shutdown(channel);
 	while (channel->queue) {
 		struct queued *item = channel->queue;
 

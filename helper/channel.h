@@ -39,8 +39,12 @@ int64_t __wset_channel_call(struct wset_channel *channel, uint16_t type,
  * timeout_ms for it to close its end: 0, or -ETIMEDOUT. */
 int __wset_channel_hang_up(struct wset_channel *channel, int timeout_ms);
 
-/* Stop both threads (shutting the socket down) and free the channel; the
- * socket itself stays the caller's to close. */
+/* Stop both threads (shutting the socket down): from then on calls fail at
+ * once with -EPIPE, and no handler runs.  The channel stays valid. */
+void __wset_channel_shutdown(struct wset_channel *channel);
+
+/* Shut down (if not yet) and free the channel, once nobody calls it any
+ * more; the socket itself stays the caller's to close. */
 void __wset_channel_close(struct wset_channel *channel);
 
 #endif

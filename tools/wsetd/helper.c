@@ -215,6 +215,14 @@ int helper_start(struct session *session)
 	return ret;
 }
 
+void helper_disconnect(struct session *session)
+{
+	struct session_helper *helper = session->helper;
+
+	if (helper && helper->channel)
+		__wset_channel_shutdown(helper->channel);
+}
+
 void helper_stop(struct session *session)
 {
 	struct session_helper *helper = session->helper;

@@ -39,7 +39,11 @@ void helper_note_region(struct session *session, uint64_t addr, int id);
 /* After the handshake's answer was sent: start talking. */
 int helper_start(struct session *session);
 
-/* After the wset is gone: stop talking, free it all. */
+/* Before the wset goes: stop talking (the wset's calls fail from then on,
+ * no hotplug request runs any more). */
+void helper_disconnect(struct session *session);
+
+/* After the wset is gone: free it all. */
 void helper_stop(struct session *session);
 
 #endif

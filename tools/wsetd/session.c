@@ -156,8 +156,11 @@ int session_start(const struct wsetd_options *options,
 
 int session_stop(struct session *session)
 {
-	int ret = wset_destroy(session->wset);
+	int ret;
 
+	/* No hotplug request may reach the wset while it goes. */
+	helper_disconnect(session);
+	ret = wset_destroy(session->wset);
 	helper_stop(session);
 	session_free(session);
 	return ret;
