@@ -3,6 +3,7 @@
 # with wsetd.
 #
 #   make helper         build/helper/libwset-helper.so, libwset-helper.a
+#   make install-helper into $(DESTDIR)$(PREFIX)
 
 HELPER_SRCS := $(wildcard helper/*.c)
 HELPER_HDRS := $(wildcard helper/*.h)
@@ -34,3 +35,9 @@ $(HELPER_SHARED): $(HELPER_PIC_OBJS) helper/libwset-helper.map
 $(HELPER_STATIC): $(HELPER_STATIC_OBJS)
 	rm -f $@
 	ar rcs $@ $^
+
+.PHONY: install-helper
+install-helper: helper
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 644 helper/wset_helper.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(HELPER_SHARED) $(HELPER_STATIC) $(DESTDIR)$(PREFIX)/lib/
