@@ -40,6 +40,10 @@ enum wset_mechanism {
 	WSET_MECHANISM_AUTO = 0, /* rwp if the kernel has it, else wp */
 	WSET_MECHANISM_RWP = 1,	 /* UFFD_FEATURE_RWP(_ASYNC): sees reads and writes */
 	WSET_MECHANISM_WP = 2,	 /* UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN: writes only */
+	/* Only with WSET_ADOPT_RESUME, for a uffd its VMM initialised without
+	 * tracking (Firecracker's order): no tracking, no eviction; MISSING
+	 * faults served from the store, zeroes for pages never stored. */
+	WSET_MECHANISM_MISSING_ONLY = 3,
 };
 
 /* Number of buckets of the idle-age histogram (see wset_histogram()). */
@@ -61,9 +65,22 @@ enum wset_mechanism {
  * stats: fill *stats.
  * close: release everything (called by wset_store_close()).
  *
+ * sync:  optional (NULL: nothing to do): make every put so far as durable
+ *        as the store promises.  The library calls it after each eviction
+ *        step's puts and before any of those pages leaves guest memory; a
+ *        failing sync abandons the whole step.
+ * each:  optional (NULL: the store cannot list): call fn for every key the
+ *        store holds, with its length, stopping at fn's first non-zero
+ *        return (which each returns).  wset_resume() learns from it which
+ *        pages a previous agent evicted.
+ *
  * A failing put abandons the eviction of that page (it stays resident); a
  * failing get is retried until it succeeds, the faulting thread stays
  * blocked meanwhile.  Both are counted.  A page is never lost.
+ *
+ * Stores built against version 1.0 of this header have no sync or each:
+ * define struct wset_store_ops with designated initializers (members not
+ * named are NULL) and rebuild.
  */
 struct wset_store_stats {
 	uint64_t stored_bytes;	/* bytes currently kept */
@@ -79,6 +96,9 @@ struct wset_store_ops {
 	int (*drop)(void *priv, uint64_t key, size_t len);
 	int (*stats)(void *priv, struct wset_store_stats *stats);
 	void (*close)(void *priv);
+	int (*sync)(void *priv);
+	int (*each)(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
+		    void *arg);
 };
 
 struct wset_store {
@@ -93,6 +113,37 @@ struct wset_store {
  * released with wset_store_close() after the last wset using it is gone.
  */
 int wset_file_store_open(const char *path, struct wset_store **out);
+
+/*
+ * How durable a page's stored copy is before the page leaves guest memory.
+ * WRITTEN: written to the store file (the kernel's page cache) and
+ *          journalled: survives any crash or kill of the agent, not a
+ *          crash of the host.
+ * FSYNC:   also fdatasync()ed, data then journal, once per eviction step:
+ *          survives a host crash or power loss too, at the cost of two
+ *          flushes per step.
+ */
+enum wset_durability {
+	WSET_DURABILITY_WRITTEN = 0,
+	WSET_DURABILITY_FSYNC = 1,
+};
+
+/*
+ * Open a named, persistent store: directory/name.pages (the sparse page
+ * file) and directory/name.journal (the index journal), both created with
+ * mode 0600 when missing.  Existing files are reopened and the journal
+ * replayed, so the store holds every page put and not dropped before a
+ * crash (the store's each callback lists them).  name: 1 to 128 characters
+ * from [A-Za-z0-9._-], not starting with a dot.  Errors: -EINVAL (bad
+ * name or durability), or what open(2) and reading the journal gave.
+ */
+int wset_named_store_open(const char *directory, const char *name,
+			  enum wset_durability durability,
+			  struct wset_store **out);
+
+/* Remove a named store's files (once every page is back in memory).
+ * -ENOENT when there was none. */
+int wset_named_store_remove(const char *directory, const char *name);
 
 /* Close a store opened by wset_file_store_open() (or any store whose ops
  * have a close callback).  Accepts NULL. */
@@ -135,7 +186,23 @@ struct wset_policy {
  *                 store_dir owned by the wset.
  * store_dir:      directory for the default store (NULL: $TMPDIR or /var/tmp).
  * policy:         initial eviction policy.
+ * fetch_retries:  a fault whose page the store cannot give is retried every
+ *                 5 ms; after this many tries (0: 200, about 1 s) it is
+ *                 escalated: counted in wset_counters.fault_escalations and
+ *                 .stalled_faults, then handled by last_resort.
+ * last_resort:    WSET_LAST_RESORT_WAIT: keep retrying (the faulting thread
+ *                 waits, the store may recover); WSET_LAST_RESORT_POISON:
+ *                 UFFDIO_POISON the page, so the access fails with SIGBUS
+ *                 (a memory error the VMM can forward to the guest) and the
+ *                 stored copy is kept.  -EOPNOTSUPP at creation when the
+ *                 kernel lacks UFFD_FEATURE_POISON.  A fault is never
+ *                 answered with zeroes for a page the store holds.
  */
+enum wset_last_resort {
+	WSET_LAST_RESORT_WAIT = 0,
+	WSET_LAST_RESORT_POISON = 1,
+};
+
 struct wset_config {
 	enum wset_mechanism mechanism;
 	unsigned int interval_ms;
@@ -145,6 +212,8 @@ struct wset_config {
 	struct wset_store *store;
 	const char *store_dir;
 	struct wset_policy policy;
+	unsigned int fetch_retries;
+	enum wset_last_resort last_resort;
 };
 
 #define WSET_CONFIG_INIT                                                     \
@@ -152,7 +221,8 @@ struct wset_config {
 		.mechanism = WSET_MECHANISM_AUTO, .interval_ms = 1000,       \
 		.wss_age = 1, .fault_threads = 1, .prefetch_pages = 16,      \
 		.store = NULL, .store_dir = NULL,                            \
-		.policy = WSET_POLICY_INIT,                                  \
+		.policy = WSET_POLICY_INIT, .fetch_retries = 200,            \
+		.last_resort = WSET_LAST_RESORT_WAIT,                        \
 	}
 
 /*
@@ -195,6 +265,18 @@ int wset_create(const struct wset_config *cfg, struct wset **out);
  * pagemap_fd:      an open /proc/<pid>/pagemap, or -1 to open it from pid.
  *                  Ownership passes to the wset on success.
  *
+ * flags:           0, or WSET_ADOPT_RESUME: the uffd was set up already
+ *                  (UFFDIO_API done, regions registered), by an earlier
+ *                  agent that died or was restarted, or by the VMM itself.
+ *                  The mechanism and features are read from the uffd's
+ *                  fdinfo instead of negotiated: rwp or wp as the earlier
+ *                  agent chose, WSET_MECHANISM_MISSING_ONLY for features
+ *                  without tracking.  Add the same regions in the same
+ *                  order as before, then call wset_resume(): until it
+ *                  returns, faults on pages not known to be evicted wait
+ *                  (the store may hold them), never zero-filled.  -EINVAL
+ *                  if UFFDIO_API was never called on it.
+ *
  * Without an in-VMM helper (wset_set_helper()), anonymous regions of an
  * adopted process are tracked and fetched back but not evicted (freeing
  * the staging copy needs MADV_DONTNEED in that process), and with the wp
@@ -206,9 +288,12 @@ struct wset_adopt {
 	int uffd;
 	pid_t pid;
 	int pagemap_fd;
+	unsigned int flags;
 };
 
-#define WSET_ADOPT_INIT { .uffd = -1, .pid = 0, .pagemap_fd = -1 }
+#define WSET_ADOPT_RESUME (1u << 0)
+
+#define WSET_ADOPT_INIT { .uffd = -1, .pid = 0, .pagemap_fd = -1, .flags = 0 }
 
 int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
 	       struct wset **out);
@@ -256,10 +341,28 @@ struct wset_helper {
 int wset_set_helper(struct wset *ws, const struct wset_helper *helper);
 
 /*
- * Stop every thread, bring every evicted page back into guest memory,
- * unregister all regions (the kernel removes all protection) and free ws.
- * Returns 0, or the first error met while restoring (ws is freed anyway,
- * pages that could not be restored stay in the store).  Accepts NULL.
+ * After wset_adopt() with WSET_ADOPT_RESUME and the regions added: take
+ * over from the agent that died.  Every page the store holds (its each
+ * callback) is evicted unless guest memory has it (a crash between the
+ * copy and the hole punch: memory wins and the stored copy is dropped);
+ * an eviction step left half done is ended (async mode again, rwp); and
+ * every region is woken, so faults whose messages the dead agent read but
+ * never answered are delivered again.  Returns the number of evicted pages
+ * taken over, or -errno (-EOPNOTSUPP: the store cannot list its keys).
+ */
+int wset_resume(struct wset *ws);
+
+/*
+ * Stop every thread, bring every evicted page back into guest memory
+ * (file-backed pages are written into their memory file, without the
+ * target's address space; when the target is gone, -ESRCH, they are still
+ * written there, never dropped), unregister every region whose pages all
+ * came back (the kernel removes all protection) and free ws.
+ * Returns 0, or the first error met while restoring.  ws is freed anyway;
+ * pages that could not be restored stay in the store (list them with its
+ * each callback) and their regions stay registered, never unregistered
+ * into holes: while the VMM holds its own reference to the uffd, accesses
+ * to them wait for the next agent.  Accepts NULL.
  */
 int wset_destroy(struct wset *ws);
 
@@ -372,6 +475,9 @@ struct wset_counters {
 	uint64_t faults;	     /* fault messages handled */
 	uint64_t fault_latency_us[WSET_LATENCY_BUCKETS];
 	struct wset_store_stats store;
+	uint64_t fault_escalations;  /* faults past fetch_retries, total */
+	uint64_t stalled_faults;     /* escalated faults still waiting now */
+	uint64_t poisoned_pages;     /* answered with UFFDIO_POISON */
 };
 
 int wset_counters(struct wset *ws, struct wset_counters *counters);

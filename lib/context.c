@@ -24,7 +24,8 @@ static int check_config(const struct wset_config *config)
 {
 	if (config->mechanism != WSET_MECHANISM_AUTO &&
 	    config->mechanism != WSET_MECHANISM_RWP &&
-	    config->mechanism != WSET_MECHANISM_WP)
+	    config->mechanism != WSET_MECHANISM_WP &&
+	    config->mechanism != WSET_MECHANISM_MISSING_ONLY)
 		return -EINVAL;
 	if (config->interval_ms == 0 || config->wss_age == 0 ||
 	    config->wss_age > WSET_AGE_MAX)
@@ -36,6 +37,9 @@ static int check_config(const struct wset_config *config)
 			      !config->store->ops->drop))
 		return -EINVAL;
 	if (config->policy.min_idle_age > WSET_AGE_MAX)
+		return -EINVAL;
+	if (config->last_resort != WSET_LAST_RESORT_WAIT &&
+	    config->last_resort != WSET_LAST_RESORT_POISON)
 		return -EINVAL;
 	return 0;
 }
@@ -73,6 +77,7 @@ static void wset_free(struct wset *ws)
 		free(ws->staging_local);
 	free(ws->zero_page);
 	free(ws->fault_threads);
+	free(ws->handlers);
 	pthread_mutex_destroy(&ws->lock);
 	pthread_mutex_destroy(&ws->engine_lock);
 	pthread_mutex_destroy(&ws->tracker_lock);
@@ -83,7 +88,8 @@ static void wset_free(struct wset *ws)
 /* uffd is not yet initialised; pagemap_fd is open.  On failure neither is
  * closed (the caller still owns them). */
 static int wset_init(const struct wset_config *config, int uffd,
-		     int pagemap_fd, pid_t pid, bool remote, struct wset **out)
+		     int pagemap_fd, pid_t pid, bool remote, bool resume,
+		     struct wset **out)
 {
 	struct wset_config defaults = WSET_CONFIG_INIT;
 	struct wset_probe probe;
@@ -115,13 +121,30 @@ static int wset_init(const struct wset_config *config, int uffd,
 	pthread_cond_init(&ws->tracker_cond, NULL);
 	ws->rate_last_ns = __wset_now_ns();
 
-	ret = __wset_select(config, &probe, &ws->ops);
-	if (ret < 0)
-		goto out_free;
+	if (resume) {
+		/* Set up by the agent before us: learn, do not negotiate. */
+		uint64_t features = 0;
+
+		ret = __wset_uffd_features(uffd, &features);
+		if (ret == 0)
+			ret = __wset_resume_mechanism(config, features, &ws->ops);
+		if (ret < 0)
+			goto out_free;
+		ws->features = ws->ops->features(features & ~WSET_UFFD_INITIALIZED);
+		ws->resuming = true;
+	} else {
+		ret = __wset_select(config, &probe, &ws->ops);
+		if (ret < 0)
+			goto out_free;
+		ws->features = ws->ops->features(probe.uffd_features);
+		ret = __wset_uffd_api(uffd, ws->features, NULL);
+		if (ret < 0)
+			goto out_free;
+	}
 	ws->counters.mechanism = ws->ops->mechanism;
-	ws->features = ws->ops->features(probe.uffd_features);
-	ret = __wset_uffd_api(uffd, ws->features, NULL);
-	if (ret < 0)
+	ret = -EOPNOTSUPP;
+	if (config->last_resort == WSET_LAST_RESORT_POISON &&
+	    !(ws->features & UFFD_FEATURE_POISON))
 		goto out_free;
 
 	if (config->store) {
@@ -173,7 +196,7 @@ int wset_create(const struct wset_config *config, struct wset **out)
 		close(uffd);
 		return pagemap_fd;
 	}
-	ret = wset_init(config, uffd, pagemap_fd, getpid(), false, out);
+	ret = wset_init(config, uffd, pagemap_fd, getpid(), false, false, out);
 	if (ret < 0) {
 		close(uffd);
 		close(pagemap_fd);
@@ -186,7 +209,8 @@ int wset_adopt(const struct wset_config *config, const struct wset_adopt *adopt,
 {
 	int pagemap_fd, ret, saved = errno;
 
-	if (!out || !adopt || adopt->uffd < 0 || adopt->pid <= 0)
+	if (!out || !adopt || adopt->uffd < 0 || adopt->pid <= 0 ||
+	    (adopt->flags & ~WSET_ADOPT_RESUME))
 		return -EINVAL;
 	if (fcntl(adopt->uffd, F_GETFD) < 0) {
 		errno = saved;
@@ -205,7 +229,7 @@ int wset_adopt(const struct wset_config *config, const struct wset_adopt *adopt,
 			return pagemap_fd;
 	}
 	ret = wset_init(config, adopt->uffd, pagemap_fd, adopt->pid,
-			adopt->pid != getpid(), out);
+			adopt->pid != getpid(), adopt->flags & WSET_ADOPT_RESUME, out);
 	if (ret < 0 && adopt->pagemap_fd < 0)
 		close(pagemap_fd);
 	return ret;
@@ -229,7 +253,11 @@ int wset_destroy(struct wset *ws)
 		err = __wset_restore_region_locked(ws, region);
 		if (err < 0 && ret == 0)
 			ret = err;
-		__wset_uffd_unregister(ws->uffd, region->addr, region->len);
+		/* Unregistering would turn what could not come back into holes
+		 * (zeroes): leave it registered, so that accesses wait for the
+		 * next agent while the VMM holds the userfaultfd. */
+		if (err == 0)
+			__wset_uffd_unregister(ws->uffd, region->addr, region->len);
 	}
 	if (ws->staging)
 		__wset_uffd_unregister(ws->uffd, ws->staging, ws->staging_len);

@@ -94,6 +94,7 @@ struct wset_mechanism_ops {
 
 extern const struct wset_mechanism_ops __wset_rwp_ops;
 extern const struct wset_mechanism_ops __wset_wp_ops;
+extern const struct wset_mechanism_ops __wset_missing_ops;
 
 struct wset {
 	struct wset_config config;
@@ -104,6 +105,9 @@ struct wset {
 	int pagemap_fd;
 	pid_t pid;
 	bool remote;
+	/* Adopted with WSET_ADOPT_RESUME and wset_resume() not done yet: a
+	 * page not known to be evicted may still be one (atomic). */
+	bool resuming;
 
 	/* Protects regions' per-page arrays, region list, policy, counters
 	 * that are not atomics. Never held across a uffd ioctl or madvise:
@@ -136,6 +140,7 @@ struct wset {
 	/* Threads. */
 	int stop_fd; /* eventfd: wakes handler threads to exit */
 	pthread_t *fault_threads;
+	void *handlers; /* per thread, with its retry slots (fault.c) */
 	unsigned int fault_thread_count;
 	pthread_t tracker;
 	bool tracker_running;
@@ -189,6 +194,15 @@ int __wset_uffd_move(int uffd, uint64_t dst, uint64_t src, uint64_t len);
 int __wset_uffd_writeprotect(int uffd, uint64_t addr, uint64_t len, bool protect);
 int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable);
+int __wset_uffd_features(int uffd, uint64_t *features);
+int __wset_uffd_poison(int uffd, uint64_t addr, uint64_t len);
+/* The kernel's bit in the features word once UFFDIO_API has run
+ * (UFFD_FEATURE_INITIALIZED in fs/userfaultfd.c; not UAPI). */
+#define WSET_UFFD_INITIALIZED (1ull << 31)
+
+/* resume.c */
+int __wset_resume_mechanism(const struct wset_config *config, uint64_t features,
+			    const struct wset_mechanism_ops **ops);
 
 /* helper.c */
 bool __wset_reaches_target(const struct wset *ws);
@@ -254,6 +268,17 @@ void __wset_fault_threads_stop(struct wset *ws);
 
 /* tracker.c */
 void __wset_tracker_stop(struct wset *ws);
+
+/* store_journal.c: the index journal of a named store. */
+struct wset_journal;
+int __wset_journal_open(const char *path, struct wset_journal **out);
+int __wset_journal_record(struct wset_journal *journal, bool put, uint64_t key,
+			  uint64_t len);
+int __wset_journal_sync(struct wset_journal *journal);
+uint64_t __wset_journal_stored_bytes(struct wset_journal *journal);
+int __wset_journal_each(struct wset_journal *journal,
+			int (*fn)(void *arg, uint64_t key, size_t len), void *arg);
+void __wset_journal_close(struct wset_journal *journal);
 
 /* store.c */
 static inline uint64_t __wset_store_key(const struct wset_region *region,

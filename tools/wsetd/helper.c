@@ -215,6 +215,11 @@ int helper_start(struct session *session)
 	return ret;
 }
 
+unsigned int helper_session_version(const struct session *session)
+{
+	return session->helper ? session->helper->version : 0;
+}
+
 void helper_disconnect(struct session *session)
 {
 	struct session_helper *helper = session->helper;

@@ -39,6 +39,9 @@ void helper_note_region(struct session *session, uint64_t addr, int id);
 /* After the handshake's answer was sent: start talking. */
 int helper_start(struct session *session);
 
+/* The helper protocol version spoken with the session's VMM (0: none). */
+unsigned int helper_session_version(const struct session *session);
+
 /* Before the wset goes: stop talking (the wset's calls fail from then on,
  * no hotplug request runs any more). */
 void helper_disconnect(struct session *session);
