@@ -42,6 +42,8 @@ struct wset_channel {
 	bool gone;    /* the peer went away or we are closing */
 	bool closing; /* __wset_channel_shutdown() was called */
 	bool joined;  /* and has stopped the threads */
+	bool refusing; /* hanging up: requests are no longer carried out */
+	bool busy;     /* the worker is carrying one out */
 	pthread_t reader, worker;
 };
 
@@ -208,11 +210,15 @@ static void *worker_main(void *arg)
 		channel->queue = item->next;
 		if (!channel->queue)
 			channel->queue_tail = &channel->queue;
+		bool refused = channel->refusing;
+		channel->busy = !refused;
 		pthread_mutex_unlock(&channel->lock);
 
 		struct wset_helper_message reply = item->message;
 
-		if (channel->gone) {
+		/* A request we can no longer answer is not carried out: the
+		 * peer takes it as not done. */
+		if (channel->gone || refused) {
 			if (item->fd >= 0)
 				close(item->fd);
 		} else {
@@ -223,6 +229,8 @@ static void *worker_main(void *arg)
 		}
 		free(item);
 		pthread_mutex_lock(&channel->lock);
+		channel->busy = false;
+		pthread_cond_broadcast(&channel->changed);
 	}
 	pthread_mutex_unlock(&channel->lock);
 	return NULL;
@@ -300,10 +308,13 @@ int64_t __wset_channel_call(struct wset_channel *channel, uint16_t type,
 	ret = send_message(channel, &message, fd);
 
 	pthread_mutex_lock(&channel->lock);
-	while (ret == 0 && !waiter.done && !channel->gone)
-		if (pthread_cond_timedwait(&channel->changed, &channel->lock,
-					   &deadline) == ETIMEDOUT)
+	while (ret == 0 && !waiter.done && !channel->gone) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&channel->changed, &channel->lock);
+		else if (pthread_cond_timedwait(&channel->changed, &channel->lock,
+						&deadline) == ETIMEDOUT)
 			break;
+	}
 	if (ret == 0)
 		ret = waiter.done ? waiter.result :
 		      channel->gone ? -EPIPE : -ETIMEDOUT;
@@ -334,6 +345,13 @@ int __wset_channel_hang_up(struct wset_channel *channel, int timeout_ms)
 	bool gone;
 
 	deadline_in(&deadline, timeout_ms);
+	/* The request being carried out is answered; none after it is done,
+	 * as no answer could reach the peer any more. */
+	pthread_mutex_lock(&channel->lock);
+	channel->refusing = true;
+	while (channel->busy)
+		pthread_cond_wait(&channel->changed, &channel->lock);
+	pthread_mutex_unlock(&channel->lock);
 	shutdown(channel->fd, SHUT_WR);
 	pthread_mutex_lock(&channel->lock);
 	while (!channel->gone)

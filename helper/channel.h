@@ -29,14 +29,17 @@ int __wset_channel_open(int socket_fd, uint16_t version,
 			struct wset_channel **out);
 
 /* Send a request (with fd as SCM_RIGHTS when fd >= 0) and wait up to
- * timeout_ms for its reply: the result, or -ETIMEDOUT, -EPIPE (the peer is
- * gone), -errno of sending. */
+ * timeout_ms (< 0: as long as the peer is there) for its reply: the
+ * result, or -ETIMEDOUT, -EPIPE (the peer is gone), -errno of sending.
+ * A request that timed out may still be carried out later. */
 int64_t __wset_channel_call(struct wset_channel *channel, uint16_t type,
 			    uint64_t addr, uint64_t len, uint64_t offset,
 			    int fd, int timeout_ms);
 
-/* Tell the peer we are done (shut our sending side) and wait up to
- * timeout_ms for it to close its end: 0, or -ETIMEDOUT. */
+/* Tell the peer we are done: the request being carried out is answered,
+ * later ones are not carried out (the peer takes them as failed); shut our
+ * sending side and wait up to timeout_ms for the peer to close its end:
+ * 0, or -ETIMEDOUT. */
 int __wset_channel_hang_up(struct wset_channel *channel, int timeout_ms);
 
 /* Stop both threads (shutting the socket down): from then on calls fail at

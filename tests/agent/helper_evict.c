@@ -61,6 +61,10 @@ static unsigned int bad_pages(void)
 
 		for (unsigned int i = 0; i < PAGE / 8; i++) {
 			if (words[i] != word(page, generation[page], i)) {
+				if (getenv("HELPER_EVICT_SHOW"))
+					fprintf(stderr, "bad page %u (%s) word %u: %llx gen %u\n",
+						page, page < FILE_PAGES ? "file" : "anon", i,
+						(unsigned long long)words[i], generation[page]);
 				bad++;
 				break;
 			}
@@ -137,7 +141,10 @@ static void vmm(int sock, const char *socket_path, const char *mechanism)
 		_exit(3);
 	ret = wset_helper_close(helper, 30000);
 	/* After the agent let go every page must still be intact. */
-	_exit(ret == 0 && bad_pages() == 0 ? 0 : 1);
+	bad = bad_pages();
+	if (ret < 0 || bad)
+		fprintf(stderr, "vmm: let go: %s, %u bad pages\n", strerror(-ret), bad);
+	_exit(bad ? 1 : ret < 0 ? 2 : 0);
 }
 
 static long rss_kib(pid_t pid)

@@ -10,8 +10,10 @@
 #include "log.h"
 #include "session.h"
 
-/* How long an eviction step waits for the helper to zap or release. */
-#define HELPER_TIMEOUT_MS 10000
+/* An eviction step waits for the helper's answer as long as the helper is
+ * there: a request given up on could still be carried out afterwards (a
+ * move into the staging area behind the step's back). */
+#define HELPER_TIMEOUT_MS (-1)
 
 struct helper_region {
 	uint64_t addr;

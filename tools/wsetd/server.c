@@ -395,16 +395,6 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	else if (daemon->session_count >= daemon->options.max_vmms)
 		snprintf(error, sizeof(error), "already serving max_vmms = %u VMMs",
 			 daemon->options.max_vmms);
-	for (int i = 1; !error[0] && i < handshake.fd_count; i++) {
-		unsigned int other = session_serving_file(daemon->sessions,
-							  handshake.fds[i]);
-
-		if (other)
-			snprintf(error, sizeof(error),
-				 "fd %d: vmm %u already serves this memory file; "
-				 "processes sharing guest memory (a vhost-user "
-				 "backend) are not served together yet", i, other);
-	}
 	if (error[0]) {
 		handshake_close_fds(&handshake);
 		reject(daemon, connection, error);
@@ -413,6 +403,19 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	if (handshake_parse(connection->document, &handshake, error, sizeof(error)) == 0 &&
 	    handshake.reconnect[0] && attach(daemon, connection, &handshake))
 		return;
+	/* Another process's session on the same memory file (a reconnecting
+	 * VMM's own earlier one is not another). */
+	for (int i = 1; !error[0] && i < handshake.fd_count; i++) {
+		unsigned int other = session_serving_file(daemon->sessions,
+							  handshake.fds[i],
+							  connection->peer.pid);
+
+		if (other)
+			snprintf(error, sizeof(error),
+				 "fd %d: vmm %u already serves this memory file; "
+				 "processes sharing guest memory (a vhost-user "
+				 "backend) are not served together yet", i, other);
+	}
 	if (error[0] ||
 	    session_token(daemon, &handshake, &connection->peer, token, error,
 			  sizeof(error))) {

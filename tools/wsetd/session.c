@@ -230,7 +230,9 @@ int session_stop(struct session *session)
 	struct wset_store_stats stats = { 0 };
 	int ret;
 
-	/* No hotplug request may reach the wset while it goes. */
+	/* The step in progress ends with its helper requests answered; then
+	 * no hotplug request may reach the wset while it goes. */
+	wset_stop(session->wset);
 	helper_disconnect(session);
 	ret = wset_destroy(session->wset);
 	helper_stop(session);
@@ -247,14 +249,15 @@ int session_stop(struct session *session)
 	return ret;
 }
 
-unsigned int session_serving_file(const struct session *sessions, int fd)
+unsigned int session_serving_file(const struct session *sessions, int fd,
+				  pid_t pid)
 {
 	struct stat status;
 
 	if (fstat(fd, &status))
 		return 0;
 	for (const struct session *each = sessions; each; each = each->next)
-		for (int i = 0; i < each->file_count; i++)
+		for (int i = 0; each->pid != pid && i < each->file_count; i++)
 			if (each->files[i].dev == status.st_dev &&
 			    each->files[i].ino == status.st_ino)
 				return each->id;

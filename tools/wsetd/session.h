@@ -83,8 +83,10 @@ int session_start(const struct wsetd_options *options,
  * wset_destroy()'s result. */
 int session_stop(struct session *session);
 
-/* The id of a session serving the memory file fd, or 0. */
-unsigned int session_serving_file(const struct session *sessions, int fd);
+/* The id of a session of another process than pid serving the memory
+ * file fd, or 0. */
+unsigned int session_serving_file(const struct session *sessions, int fd,
+				  pid_t pid);
 
 /* Record a history sample now. */
 void session_sample(struct session *session, uint64_t now_ms);
