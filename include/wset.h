@@ -17,6 +17,23 @@
  * - There is no global state: any number of handles may coexist.
  * - Addresses are uint64_t because, with wset_adopt(), they belong to
  *   another process's address space.
+ *
+ * Structs the caller allocates (wset_config, wset_policy, wset_adopt,
+ * wset_store_ops, wset_probe, wset_counters) start with a size member and
+ * end with reserved space, so that they can grow without breaking
+ * binaries built against an older header:
+ * - Initialise them only with their WSET_*_INIT macro, which sets size to
+ *   sizeof the struct of the header the caller was built with and zeroes
+ *   the reserved space; never clear or copy them by hand.
+ * - Structs the library reads are refused with -EINVAL when size is
+ *   smaller than the first stable layout (this header's), larger than
+ *   WSET_STRUCT_SIZE_MAX, or when any reserved byte, or any byte beyond
+ *   the layout the library knows, is not zero.  New members take the
+ *   reserved space or are appended; zero always means the behaviour
+ *   before they existed.
+ * - Structs the library fills (wset_probe, wset_counters, the policy of
+ *   wset_get_policy()) are filled up to size bytes at most, and never
+ *   beyond the layout the library knows; size itself is left as it is.
  */
 #ifndef WSET_H
 #define WSET_H
@@ -31,7 +48,10 @@ extern "C" {
 #endif
 
 #define WSET_VERSION_MAJOR 1
-#define WSET_VERSION_MINOR 1
+#define WSET_VERSION_MINOR 0
+
+/* Largest size accepted in the size member of an extensible struct. */
+#define WSET_STRUCT_SIZE_MAX 4096u
 
 struct wset;
 
@@ -78,9 +98,10 @@ enum wset_mechanism {
  * failing get is retried until it succeeds, the faulting thread stays
  * blocked meanwhile.  Both are counted.  A page is never lost.
  *
- * Stores built against version 1.0 of this header have no sync or each:
- * define struct wset_store_ops with designated initializers (members not
- * named are NULL) and rebuild.
+ * Define the ops with WSET_STORE_OPS_INIT(), naming the callbacks the store
+ * has; it sets size and leaves every other member (and the reserved slots)
+ * NULL.  A store's stats callback fills only the members it knows: the
+ * library zeroes the struct first, reserved space included.
  */
 struct wset_store_stats {
 	uint64_t stored_bytes;	/* bytes currently kept */
@@ -88,9 +109,11 @@ struct wset_store_stats {
 	uint64_t put_count;
 	uint64_t get_count;
 	uint64_t error_count;
+	uint64_t reserved[3];	/* left zero */
 };
 
 struct wset_store_ops {
+	uint32_t size;	/* sizeof(struct wset_store_ops), set by the macro */
 	int (*put)(void *priv, uint64_t key, const void *data, size_t len);
 	int (*get)(void *priv, uint64_t key, void *buf, size_t len);
 	int (*drop)(void *priv, uint64_t key, size_t len);
@@ -99,7 +122,13 @@ struct wset_store_ops {
 	int (*sync)(void *priv);
 	int (*each)(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
 		    void *arg);
+	void *reserved[4];	/* NULL */
 };
+
+#define WSET_STORE_OPS_INIT(...)                                             \
+	{                                                                    \
+		.size = sizeof(struct wset_store_ops), __VA_ARGS__           \
+	}
 
 struct wset_store {
 	const struct wset_store_ops *ops;
@@ -155,18 +184,23 @@ void wset_store_close(struct wset_store *store);
  * resident_target:   stop evicting once resident bytes are at or below this
  *                    (0: no target, evict every page old enough).
  * max_evict_rate:    bytes per second at most (0: unlimited).
+ *
+ * wset_config embeds this struct, so it grows only into its reserved space:
+ * its size is always sizeof(struct wset_policy).
  */
 struct wset_policy {
+	uint32_t size;
 	bool enabled;
 	unsigned int min_idle_age;
 	uint64_t resident_target;
 	uint64_t max_evict_rate;
+	uint64_t reserved[4];
 };
 
 #define WSET_POLICY_INIT                                                     \
 	{                                                                    \
-		.enabled = false, .min_idle_age = 4, .resident_target = 0,   \
-		.max_evict_rate = 0,                                         \
+		.size = sizeof(struct wset_policy), .enabled = false,        \
+		.min_idle_age = 4, .resident_target = 0, .max_evict_rate = 0, \
 	}
 
 /*
@@ -204,6 +238,7 @@ enum wset_last_resort {
 };
 
 struct wset_config {
+	uint32_t size;
 	enum wset_mechanism mechanism;
 	unsigned int interval_ms;
 	unsigned int wss_age;
@@ -214,10 +249,12 @@ struct wset_config {
 	struct wset_policy policy;
 	unsigned int fetch_retries;
 	enum wset_last_resort last_resort;
+	uint64_t reserved[8];
 };
 
 #define WSET_CONFIG_INIT                                                     \
 	{                                                                    \
+		.size = sizeof(struct wset_config),                          \
 		.mechanism = WSET_MECHANISM_AUTO, .interval_ms = 1000,       \
 		.wss_age = 1, .fault_threads = 1, .prefetch_pages = 16,      \
 		.store = NULL, .store_dir = NULL,                            \
@@ -230,6 +267,7 @@ struct wset_config {
  * kernel lacks when neither mechanism is available, else "".
  */
 struct wset_probe {
+	uint32_t size;
 	uint64_t uffd_features;	 /* as reported by UFFDIO_API */
 	bool has_rwp;		 /* UFFD_FEATURE_RWP and UFFD_FEATURE_RWP_ASYNC */
 	bool has_wp_async;	 /* UFFD_FEATURE_WP_ASYNC */
@@ -237,7 +275,10 @@ struct wset_probe {
 	bool has_move;		 /* UFFD_FEATURE_MOVE (anon eviction) */
 	enum wset_mechanism best; /* AUTO when none is usable */
 	char missing[128];
+	uint64_t reserved[4];
 };
+
+#define WSET_PROBE_INIT { .size = sizeof(struct wset_probe) }
 
 /* Ask the kernel what it supports.  Opens and closes a scratch
  * userfaultfd; -EPERM or -ENOSYS when userfaultfd is not available. */
@@ -285,15 +326,21 @@ int wset_create(const struct wset_config *cfg, struct wset **out);
  * counted in wset_counters.unevictable_pages.
  */
 struct wset_adopt {
+	uint32_t size;
 	int uffd;
 	pid_t pid;
 	int pagemap_fd;
 	unsigned int flags;
+	uint32_t reserved[7];
 };
 
 #define WSET_ADOPT_RESUME (1u << 0)
 
-#define WSET_ADOPT_INIT { .uffd = -1, .pid = 0, .pagemap_fd = -1, .flags = 0 }
+#define WSET_ADOPT_INIT                                                      \
+	{                                                                    \
+		.size = sizeof(struct wset_adopt), .uffd = -1, .pid = 0,     \
+		.pagemap_fd = -1, .flags = 0,                                \
+	}
 
 int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
 	       struct wset **out);
@@ -318,11 +365,12 @@ int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
  *                WSET_HELPER_STAGING_BYTES in the target, page aligned,
  *                never touched by it (UFFDIO_MOVE puts evicted anonymous
  *                pages there; the wset reads them with process_vm_readv()).
- * reserved:      zero.
+ * size, reserved: as for every struct a caller allocates (WSET_HELPER_INIT).
  */
 #define WSET_HELPER_STAGING_BYTES (256u * 4096u)
 
 struct wset_helper {
+	uint32_t size; /* sizeof(struct wset_helper): WSET_HELPER_INIT sets it */
 	int (*zap)(void *priv, uint64_t addr, uint64_t len);
 	int (*release)(void *priv, uint64_t addr, uint64_t len);
 	int (*move)(void *priv, uint64_t dst, uint64_t src, uint64_t len);
@@ -331,6 +379,8 @@ struct wset_helper {
 	uint64_t staging_len;
 	uint64_t reserved[4];
 };
+
+#define WSET_HELPER_INIT { .size = sizeof(struct wset_helper) }
 
 /*
  * Give an adopted wset its helper, before any region is added: then both
@@ -454,6 +504,7 @@ int wset_histogram(struct wset *ws, struct wset_histogram *hist);
  * the resolving ioctl.
  */
 struct wset_counters {
+	uint32_t size;
 	enum wset_mechanism mechanism;
 	uint64_t intervals;	     /* tracking intervals run */
 	uint64_t tracked_bytes;	     /* size of all regions */
@@ -478,7 +529,10 @@ struct wset_counters {
 	uint64_t fault_escalations;  /* faults past fetch_retries, total */
 	uint64_t stalled_faults;     /* escalated faults still waiting now */
 	uint64_t poisoned_pages;     /* answered with UFFDIO_POISON */
+	uint64_t reserved[16];	     /* filled with zeroes */
 };
+
+#define WSET_COUNTERS_INIT { .size = sizeof(struct wset_counters) }
 
 int wset_counters(struct wset *ws, struct wset_counters *counters);
 

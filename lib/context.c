@@ -22,6 +22,9 @@ uint64_t __wset_now_ns(void)
 
 static int check_config(const struct wset_config *config)
 {
+	if (WSET_STRUCT_CHECK(config, struct wset_config, WSET_STRUCT_SIZE_MAX) ||
+	    WSET_POLICY_CHECK(&config->policy))
+		return -EINVAL;
 	if (config->mechanism != WSET_MECHANISM_AUTO &&
 	    config->mechanism != WSET_MECHANISM_RWP &&
 	    config->mechanism != WSET_MECHANISM_WP &&
@@ -32,7 +35,11 @@ static int check_config(const struct wset_config *config)
 		return -EINVAL;
 	if (config->fault_threads == 0 || config->fault_threads > 64)
 		return -EINVAL;
-	if (config->store && (!config->store->ops || !config->store->ops->put ||
+	if (config->store && (!config->store->ops ||
+			      WSET_STRUCT_CHECK(config->store->ops,
+						struct wset_store_ops,
+						WSET_STRUCT_SIZE_MAX) ||
+			      !config->store->ops->put ||
 			      !config->store->ops->get ||
 			      !config->store->ops->drop))
 		return -EINVAL;
@@ -92,7 +99,7 @@ static int wset_init(const struct wset_config *config, int uffd,
 		     struct wset **out)
 {
 	struct wset_config defaults = WSET_CONFIG_INIT;
-	struct wset_probe probe;
+	struct wset_probe probe = WSET_PROBE_INIT;
 	struct wset *ws;
 	int ret;
 
@@ -209,7 +216,9 @@ int wset_adopt(const struct wset_config *config, const struct wset_adopt *adopt,
 {
 	int pagemap_fd, ret, saved = errno;
 
-	if (!out || !adopt || adopt->uffd < 0 || adopt->pid <= 0 ||
+	if (!out || !adopt ||
+	    WSET_STRUCT_CHECK(adopt, struct wset_adopt, WSET_STRUCT_SIZE_MAX) ||
+	    adopt->uffd < 0 || adopt->pid <= 0 ||
 	    (adopt->flags & ~WSET_ADOPT_RESUME))
 		return -EINVAL;
 	if (fcntl(adopt->uffd, F_GETFD) < 0) {

@@ -85,15 +85,14 @@ int wset_set_helper(struct wset *ws, const struct wset_helper *helper)
 	long page = sysconf(_SC_PAGESIZE);
 	int ret = 0;
 
-	if (!ws || !helper || !ws->remote || !helper->zap || !helper->release ||
+	if (!ws || !helper ||
+	    WSET_STRUCT_CHECK(helper, struct wset_helper, WSET_STRUCT_SIZE_MAX) ||
+	    !ws->remote || !helper->zap || !helper->release ||
 	    !helper->move ||
 	    helper->staging_len < WSET_HELPER_STAGING_BYTES ||
 	    helper->staging_addr % (uint64_t)page ||
 	    helper->staging_addr + helper->staging_len < helper->staging_addr)
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(helper->reserved) / sizeof(helper->reserved[0]); i++)
-		if (helper->reserved[i])
-			return -EINVAL;
 	pthread_mutex_lock(&ws->engine_lock);
 	if (ws->region_count || ws->has_helper) {
 		ret = -EBUSY;

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -170,6 +171,22 @@ static inline uint64_t __wset_page_addr(const struct wset_region *region,
 }
 
 uint64_t __wset_now_ns(void);
+
+/* struct_size.c: a struct the caller passes in (size at least the known
+ * layout, at most limit, zero from used on) and one the library fills (up
+ * to the caller's size, never past the known layout). */
+int __wset_struct_check(const void *caller, uint32_t size, size_t used,
+			size_t known, size_t limit);
+int __wset_struct_fill(void *caller, uint32_t size, const void *filled,
+		       size_t known);
+#define WSET_STRUCT_CHECK(ptr, type, limit)                                 \
+	__wset_struct_check((ptr), (ptr)->size, offsetof(type, reserved),   \
+			    sizeof(type), (limit))
+#define WSET_STRUCT_FILL(ptr, filled)                                       \
+	__wset_struct_fill((ptr), (ptr)->size, (filled), sizeof(*(filled)))
+/* wset_config embeds the policy: it grows only into its reserved space. */
+#define WSET_POLICY_CHECK(policy)                                           \
+	WSET_STRUCT_CHECK((policy), struct wset_policy, sizeof(struct wset_policy))
 
 /* probe.c */
 int __wset_query_features(uint64_t *features);

@@ -47,14 +47,14 @@ static bool has_pagemap_scan(void)
 	return ok;
 }
 
-int wset_probe(struct wset_probe *out)
+int wset_probe(struct wset_probe *caller)
 {
+	struct wset_probe probe = WSET_PROBE_INIT, *out = &probe;
 	uint64_t features = 0;
 	int ret;
 
-	if (!out)
+	if (!caller)
 		return -EINVAL;
-	memset(out, 0, sizeof(*out));
 	ret = __wset_query_features(&features);
 	if (ret < 0)
 		return ret;
@@ -80,7 +80,7 @@ int wset_probe(struct wset_probe *out)
 	else if (!out->has_rwp)
 		snprintf(out->missing, sizeof(out->missing),
 			 "no UFFD_FEATURE_RWP: reads are invisible to tracking");
-	return 0;
+	return WSET_STRUCT_FILL(caller, out);
 }
 
 int __wset_select(const struct wset_config *config,

@@ -151,7 +151,7 @@ static int file_each(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
 	return fs->journal ? __wset_journal_each(fs->journal, fn, arg) : -EOPNOTSUPP;
 }
 
-static const struct wset_store_ops file_store_ops = {
+static const struct wset_store_ops file_store_ops = WSET_STORE_OPS_INIT(
 	.put = file_put,
 	.get = file_get,
 	.drop = file_drop,
@@ -159,7 +159,7 @@ static const struct wset_store_ops file_store_ops = {
 	.close = file_close,
 	.sync = file_sync,
 	.each = file_each,
-};
+);
 
 static struct file_store *store_new(int fd, struct wset_journal *journal,
 				    enum wset_durability durability)

@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 	struct wset_config config = WSET_CONFIG_INIT;
 	int cycles = argc > 2 ? atoi(argv[2]) : 300;
 	struct worker workers[WORKERS];
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	uint64_t evicted_total = 0;
 	char why[256];
 	struct wset *ws;

@@ -50,12 +50,12 @@ static int flaky_stats(void *priv, struct wset_store_stats *stats)
 	return inner->ops->stats(inner->priv, stats);
 }
 
-static const struct wset_store_ops flaky_ops = {
+static const struct wset_store_ops flaky_ops = WSET_STORE_OPS_INIT(
 	.put = flaky_put,
 	.get = flaky_get,
 	.drop = flaky_drop,
-	.stats = flaky_stats,
-};
+	.stats = flaky_stats
+);
 
 struct area {
 	enum test_memory kind;
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	struct wset_store flaky = { .ops = &flaky_ops, .priv = NULL };
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	const struct timespec pause = { .tv_nsec = 200 * 1000000L };
 	uint64_t generation = 0x5eed, evicted = 0;
 	size_t len = PAGES * (size_t)sysconf(_SC_PAGESIZE);

@@ -50,13 +50,13 @@ static int pass_stats(void *priv, struct wset_store_stats *stats)
 	return inner->ops->stats(inner->priv, stats);
 }
 
-static const struct wset_store_ops unsyncable_ops = {
+static const struct wset_store_ops unsyncable_ops = WSET_STORE_OPS_INIT(
 	.put = pass_put,
 	.get = pass_get,
 	.drop = pass_drop,
 	.stats = pass_stats,
-	.sync = failing_sync,
-};
+	.sync = failing_sync
+);
 
 static int count_key(void *arg, uint64_t key, size_t len)
 {
@@ -179,7 +179,7 @@ static void full_filesystem(enum wset_mechanism mechanism, const char *mount_poi
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = PAGES * page;
 	struct wset_config config = WSET_CONFIG_INIT;
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	uint64_t evicted = 0;
 	struct wset *ws;
 	uint8_t *mem;
@@ -222,7 +222,7 @@ static void sync_failure(enum wset_mechanism mechanism, const char *directory)
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = PAGES * page;
 	struct wset_config config = WSET_CONFIG_INIT;
 	struct wset_store unsyncable = { .ops = &unsyncable_ops };
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	uint64_t evicted = 1;
 	struct wset *ws;
 	uint8_t *mem;

@@ -120,6 +120,7 @@ int helper_attach(struct session *session, const struct helper_offer *offer)
 {
 	struct session_helper *helper = calloc(1, sizeof(*helper));
 	struct wset_helper callbacks = {
+		.size = sizeof(struct wset_helper),
 		.zap = zap,
 		.release = release,
 		.move = move,

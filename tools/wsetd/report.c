@@ -32,7 +32,7 @@ static void add_u64(json_object *object, const char *key, uint64_t value)
 
 static json_object *policy_json(struct session *session)
 {
-	struct wset_policy policy;
+	struct wset_policy policy = WSET_POLICY_INIT;
 	json_object *object = json_object_new_object();
 
 	if (wset_get_policy(session->wset, &policy) == 0) {
@@ -77,7 +77,7 @@ static json_object *uffd_json(struct session *session)
 
 json_object *report_session(struct session *session)
 {
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	json_object *object = json_object_new_object();
 	json_object *latency, *histogram, *store;
 
@@ -212,8 +212,10 @@ void report_prometheus(struct daemon *daemon, FILE *out)
 	if (!all)
 		return;
 	for (session = daemon->sessions, index = 0; session;
-	     session = session->next, index++)
+	     session = session->next, index++) {
+		all[index] = (struct wset_counters)WSET_COUNTERS_INIT;
 		wset_counters(session->wset, &all[index]);
+	}
 	for (size_t m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name,
 			metrics[m].help, metrics[m].name, metrics[m].type);
@@ -262,7 +264,7 @@ void report_log(struct daemon *daemon)
 		   (unsigned long long)daemon->vmms_rejected,
 		   (unsigned long long)daemon->reloads);
 	for (struct session *session = daemon->sessions; session; session = session->next) {
-		struct wset_counters c;
+		struct wset_counters c = WSET_COUNTERS_INIT;
 
 		if (wset_counters(session->wset, &c) < 0)
 			continue;

@@ -266,7 +266,7 @@ unsigned int session_serving_file(const struct session *sessions, int fd,
 
 void session_sample(struct session *session, uint64_t now_ms)
 {
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	struct history_sample sample;
 
 	if (wset_counters(session->wset, &counters) < 0)
