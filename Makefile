@@ -2,7 +2,8 @@
 #
 #   make            build the library and tools
 #   make check      every test: native, then the patched kernel in QEMU
-#   make demo       the demo in QEMU on the RWP kernel (NATIVE=1: this kernel)
+#   make demo       the demo in QEMU on the RWP kernel (NATIVE=1: this kernel;
+#                   QEMU=1: an unmodified QEMU under wset-run, natively)
 #   make vm-run     the harness alone: vm/run, with ARGS="..."
 #   make bench      the benchmarks (bench/run): bench/results.md and charts
 #
@@ -22,7 +23,7 @@ check:
 # The demo (tools/demo/run): in the QEMU guest on the RWP kernel, or with
 # NATIVE=1 on this machine's kernel.
 demo:
-	@tools/demo/run $(if $(NATIVE),--native)
+	@tools/demo/run $(if $(NATIVE),--native)$(if $(QEMU),--qemu)
 
 deps:
 	@vm/deps.sh

@@ -318,11 +318,12 @@ int wset_create(const struct wset_config *cfg, struct wset **out);
  *                  (the store may hold them), never zero-filled.  -EINVAL
  *                  if UFFDIO_API was never called on it.
  *
- * Limits: anonymous regions of an adopted process are tracked and fetched
- * back but not evicted (freeing the staging copy needs MADV_DONTNEED in
- * that process); with the wp mechanism, file-backed regions are not evicted
- * either (a race-free drop needs RWP's sync mode or a zap in that process).
- * Such pages are counted in wset_counters.unevictable_pages.
+ * Without an in-VMM helper (wset_set_helper()), anonymous regions of an
+ * adopted process are tracked and fetched back but not evicted (freeing
+ * the staging copy needs MADV_DONTNEED in that process), and with the wp
+ * mechanism file-backed regions are not evicted either (a race-free drop
+ * needs RWP's sync mode or a PTE zap in that process).  Such pages are
+ * counted in wset_counters.unevictable_pages.
  */
 struct wset_adopt {
 	uint32_t size;
@@ -343,6 +344,51 @@ struct wset_adopt {
 
 int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
 	       struct wset **out);
+
+/*
+ * The in-VMM helper of an adopted process: what only that process can do
+ * in its own address space, reached by the agent through these callbacks
+ * (wsetd forwards them to the helper over the handshake socket).  Both
+ * return 0 or a negative errno value; they may block, but must not wait
+ * for the wset's handler threads' callers (the tracker or wset_evict()).
+ *
+ * zap:           drop the page table entries of [addr, addr + len), a
+ *                range of a file-backed region (MADV_DONTNEED there): the
+ *                pages stay in the file, the next access faults.
+ * release:       free the pages of [addr, addr + len) of the staging area
+ *                (MADV_DONTNEED there).
+ * move:          UFFDIO_MOVE len bytes from src to dst on the shared
+ *                userfaultfd, done in the target (the kernel refuses moves
+ *                from another mm); between an anonymous region and the
+ *                staging area.  A short move is -EAGAIN.
+ * staging_addr:  a private anonymous mapping of at least
+ *                WSET_HELPER_STAGING_BYTES in the target, page aligned,
+ *                never touched by it (UFFDIO_MOVE puts evicted anonymous
+ *                pages there; the wset reads them with process_vm_readv()).
+ * size, reserved: as for every struct a caller allocates (WSET_HELPER_INIT).
+ */
+#define WSET_HELPER_STAGING_BYTES (256u * 4096u)
+
+struct wset_helper {
+	uint32_t size; /* sizeof(struct wset_helper): WSET_HELPER_INIT sets it */
+	int (*zap)(void *priv, uint64_t addr, uint64_t len);
+	int (*release)(void *priv, uint64_t addr, uint64_t len);
+	int (*move)(void *priv, uint64_t dst, uint64_t src, uint64_t len);
+	void *priv;
+	uint64_t staging_addr;
+	uint64_t staging_len;
+	uint64_t reserved[4];
+};
+
+#define WSET_HELPER_INIT { .size = sizeof(struct wset_helper) }
+
+/*
+ * Give an adopted wset its helper, before any region is added: then both
+ * mechanisms evict file-backed and anonymous regions of that process.
+ * The struct is copied.  -EINVAL (not adopted, bad fields, reserved not
+ * zero), -EBUSY (regions already added).
+ */
+int wset_set_helper(struct wset *ws, const struct wset_helper *helper);
 
 /*
  * After wset_adopt() with WSET_ADOPT_RESUME and the regions added: take

@@ -78,8 +78,10 @@ static void wset_free(struct wset *ws)
 		wset_store_close(ws->store);
 	for (int i = 0; i < ws->region_count; i++)
 		__wset_region_free(ws->regions[i]);
-	if (ws->staging)
-		munmap(ws->staging, ws->staging_len);
+	if (ws->staging_owned)
+		munmap(ws->staging_local, ws->staging_len);
+	else
+		free(ws->staging_local);
 	free(ws->zero_page);
 	__wset_buffers_free(ws);
 	free(ws->fault_threads);
@@ -268,8 +270,7 @@ int wset_destroy(struct wset *ws)
 			__wset_uffd_unregister(ws->uffd, region->addr, region->len);
 	}
 	if (ws->staging)
-		__wset_uffd_unregister(ws->uffd, (uintptr_t)ws->staging,
-				       ws->staging_len);
+		__wset_uffd_unregister(ws->uffd, ws->staging, ws->staging_len);
 	pthread_mutex_unlock(&ws->engine_lock);
 
 	__wset_fault_threads_stop(ws);

@@ -21,6 +21,8 @@ enum step_result {
 	STEP_STORED,
 	STEP_ABANDONED, /* the store refused it: stays resident */
 	STEP_SKIPPED,	/* touched, gone or unmovable: not evicted */
+	STEP_UNREAD,	/* anonymous, its staging copy could not be read:
+			   moved back, never copied back */
 };
 
 struct step {
@@ -59,9 +61,15 @@ static bool is_not_abandoned(enum step_result result)
 	return result != STEP_ABANDONED;
 }
 
-static uint8_t *staging_slot(struct wset *ws, size_t slot)
+/* Slot of the staging area in the target, and where we read it. */
+static uint64_t staging_slot(struct wset *ws, size_t slot)
 {
-	return ws->staging + slot * (size_t)sysconf(_SC_PAGESIZE);
+	return ws->staging + slot * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint8_t *staging_copy(struct wset *ws, size_t slot)
+{
+	return ws->staging_local + slot * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 static void release_busy(struct step *step, size_t i)
@@ -111,13 +119,7 @@ out:
  * a page there after a failed move is the one we tried to move. */
 static bool staging_holds(struct wset *ws, size_t i)
 {
-	unsigned char resident = 0;
-	int saved = errno;
-	bool holds = mincore(staging_slot(ws, i), (size_t)sysconf(_SC_PAGESIZE),
-			     &resident) == 0 && (resident & 1);
-
-	errno = saved;
-	return holds;
+	return __wset_page_present(ws, staging_slot(ws, i));
 }
 
 static void isolate_anon_page(struct wset *ws, struct step *step, size_t i)
@@ -126,8 +128,15 @@ static void isolate_anon_page(struct wset *ws, struct step *step, size_t i)
 	uint64_t page = step->pages[i];
 	int ret;
 
-	ret = __wset_uffd_move(ws->uffd, (uintptr_t)staging_slot(ws, i),
-			       __wset_page_addr(region, page), region->page_size);
+	if (ws->staging_broken) {
+		pthread_mutex_lock(&ws->lock);
+		region->state[page] |= PAGE_UNMOVABLE;
+		release_busy(step, i);
+		pthread_mutex_unlock(&ws->lock);
+		return;
+	}
+	ret = __wset_move(ws, staging_slot(ws, i), __wset_page_addr(region, page),
+			  region->page_size);
 	/* A kernel may move the page, retry internally and then report the
 	 * retry's -EEXIST or -ENOENT (seen on 6.18): where the page is, not
 	 * the error, says what happened. */
@@ -149,14 +158,14 @@ static void isolate_anon_page(struct wset *ws, struct step *step, size_t i)
 }
 
 /* Anonymous pages leave guest memory atomically: after the move a guest
- * access is a MISSING fault that waits for the step to end. */
-/* Anonymous pages leave guest memory atomically: after the move a guest
- * access is a MISSING fault that waits for the step to end.  A run of
- * adjacent pages moves in one call; what it leaves behind goes one page at
- * a time. */
+ * access is a MISSING fault that waits for the step to end.  In our own
+ * address space a run of adjacent pages moves in one call; what it leaves
+ * behind, and every page of an adopted process (moved by its helper) goes
+ * one page at a time. */
 static void isolate_anon(struct wset *ws, struct step *step)
 {
 	struct wset_region *region = step->region;
+	bool runs = !ws->remote && !ws->staging_broken;
 
 	for (size_t i = 0; i < step->count;) {
 		size_t run, moved_pages = 0;
@@ -166,7 +175,7 @@ static void isolate_anon(struct wset *ws, struct step *step)
 			i++;
 			continue;
 		}
-		run = run_length(step, i, is_taken);
+		run = runs ? run_length(step, i, is_taken) : 1;
 		if (run > 1) {
 			__wset_uffd_move_run(ws->uffd, (uintptr_t)staging_slot(ws, i),
 					     __wset_page_addr(region, step->pages[i]),
@@ -196,15 +205,17 @@ static const void *page_source(struct wset *ws, struct step *step, size_t i)
 
 	if (region->kind == REGION_FILE)
 		return region->io_view + step->pages[i] * region->page_size;
-	return staging_slot(ws, i);
+	return staging_copy(ws, i);
 }
 
-/* The file store takes a run of adjacent pages in one write; other
- * stores get a put per page. */
+/* The file store takes a run of adjacent pages in one write; other stores,
+ * and the staging pages of an adopted process (read over one at a time),
+ * get a put per page. */
 static void copy_out(struct wset *ws, struct step *step)
 {
 	struct wset_region *region = step->region;
-	bool runs = __wset_store_takes_runs(ws->store);
+	bool runs = __wset_store_takes_runs(ws->store) &&
+		    (region->kind == REGION_FILE || !ws->remote);
 
 	for (size_t i = 0; i < step->count;) {
 		uint64_t key = __wset_store_key(region, step->pages[i]);
@@ -212,6 +223,15 @@ static void copy_out(struct wset *ws, struct step *step)
 		int ret;
 
 		if (step->result[i] == STEP_SKIPPED) {
+			i++;
+			continue;
+		}
+		/* An adopted process's staging page: read it over first. */
+		if (region->kind == REGION_ANON && ws->remote &&
+		    __wset_staging_read(ws, staging_slot(ws, i), staging_copy(ws, i),
+					region->page_size) < 0) {
+			step->result[i] = STEP_UNREAD;
+			__wset_count(&ws->counters.abandoned, 1);
 			i++;
 			continue;
 		}
@@ -265,27 +285,25 @@ static int punch_hole(struct wset_region *region, uint64_t page, size_t pages)
 	return ret;
 }
 
-/* Free stored pages, a run at a time; give abandoned ones back. */
+/* Free stored pages, give abandoned ones back. */
 static void drop_and_give_back(struct wset *ws, struct step *step)
 {
 	struct wset_region *region = step->region;
-	int saved = errno;
+	size_t slots = 0;
 
-	for (size_t i = 0; i < step->count;) {
+	for (size_t i = 0; i < step->count; i++) {
 		uint64_t page = step->pages[i];
 		uint64_t addr = __wset_page_addr(region, page);
 
-		if (step->result[i] == STEP_SKIPPED) {
-			i++;
+		if (step->result[i] == STEP_SKIPPED)
 			continue;
-		}
-		if (step->result[i] == STEP_STORED) {
-			size_t run = run_length(step, i, is_stored);
+		if (region->kind == REGION_FILE) {
+			/* One hole for a run of adjacent stored pages. */
+			size_t run = step->result[i] == STEP_STORED ?
+				     run_length(step, i, is_stored) : 1;
 
-			if (region->kind == REGION_ANON) {
-				madvise(staging_slot(ws, i), run * region->page_size,
-					MADV_DONTNEED);
-			} else if (punch_hole(region, page, run) < 0) {
+			if (step->result[i] == STEP_STORED &&
+			    punch_hole(region, page, run) < 0) {
 				for (size_t j = i; j < i + run; j++) {
 					ws->store->ops->drop(ws->store->priv,
 							     __wset_store_key(region, step->pages[j]),
@@ -294,35 +312,42 @@ static void drop_and_give_back(struct wset *ws, struct step *step)
 				}
 				__wset_count(&ws->counters.abandoned, run);
 			}
-			i += run;
+			i += run - 1;
 			continue;
 		}
-		i++;
-		if (region->kind == REGION_FILE)
+		slots = i + 1;
+		if (step->result[i] == STEP_STORED)
 			continue;
 		/* Abandoned anonymous page: back where it was.  Should the
-		 * move fail and the page still be in staging, copy it instead:
-		 * the staging page is the only copy. */
-		size_t slot = i - 1;
+		 * move fail and the page still be in staging, copy it instead
+		 * (from our copy of it, when we have one): the staging page is
+		 * the only copy. */
 		int ret;
 
-		while ((ret = __wset_uffd_move(ws->uffd, addr,
-					       (uintptr_t)staging_slot(ws, slot),
+		while ((ret = __wset_move(ws, addr, staging_slot(ws, i),
 					       region->page_size)) == -EAGAIN &&
-		       staging_holds(ws, slot))
+		       staging_holds(ws, i))
 			__wset_mm_wait();
-		if (ret < 0 && staging_holds(ws, slot)) {
-			while (__wset_uffd_copy(ws->uffd, addr, staging_slot(ws, slot),
+		if (ret < 0 && staging_holds(ws, i)) {
+			if (step->result[i] == STEP_UNREAD) {
+				/* Neither here nor readable: keep the slot. */
+				ws->staging_broken = true;
+				continue;
+			}
+			while (__wset_uffd_copy(ws->uffd, addr, staging_copy(ws, i),
 						region->page_size, true) == -EAGAIN)
 				__wset_mm_wait();
-			madvise(staging_slot(ws, slot), region->page_size,
-				MADV_DONTNEED);
 		}
+		step->result[i] = STEP_ABANDONED;
 		/* A failed move wakes nobody, even when it moved the page. */
 		if (ret < 0)
 			__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	}
-	errno = saved;
+	/* Every slot used by the step is emptied at once; if that fails the
+	 * slots stay taken and anonymous eviction stops. */
+	if (slots && !ws->staging_broken &&
+	    __wset_staging_release(ws, ws->staging, slots * region->page_size) < 0)
+		ws->staging_broken = true;
 }
 
 /* Publish the outcome, then let blocked accesses retry. */

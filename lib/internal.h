@@ -122,9 +122,18 @@ struct wset {
 	uint64_t next_store_base;
 	uint32_t next_batch;
 
-	/* Local anonymous eviction: where UFFDIO_MOVE puts pages. */
-	uint8_t *staging;
+	/* Anonymous eviction: where UFFDIO_MOVE puts pages, an area of the
+	 * target process (ours, or the helper's in an adopted one), and where
+	 * we read them (the area itself, or a local copy). */
+	uint64_t staging;
 	uint64_t staging_len;
+	uint8_t *staging_local;
+	bool staging_owned;  /* we mapped it (not adopted) */
+	bool staging_broken; /* a release failed: no more anonymous eviction */
+
+	/* The in-VMM helper of an adopted process (wset_set_helper()). */
+	struct wset_helper helper;
+	bool has_helper;
 
 	struct wset_store *store;
 	bool own_store;
@@ -221,6 +230,13 @@ int __wset_uffd_poison(int uffd, uint64_t addr, uint64_t len);
 int __wset_resume_mechanism(const struct wset_config *config, uint64_t features,
 			    const struct wset_mechanism_ops **ops);
 
+/* helper.c */
+bool __wset_reaches_target(const struct wset *ws);
+int __wset_zap(struct wset *ws, uint64_t addr, uint64_t len);
+int __wset_staging_release(struct wset *ws, uint64_t addr, uint64_t len);
+int __wset_move(struct wset *ws, uint64_t dst, uint64_t src, uint64_t len);
+int __wset_staging_read(struct wset *ws, uint64_t addr, void *buf, uint64_t len);
+
 /* pagemap.c */
 typedef void (*__wset_scan_fn)(void *arg, uint64_t start, uint64_t end,
 			       uint64_t categories);
@@ -232,6 +248,7 @@ int __wset_pagemap_mark(struct wset *ws, struct wset_region *region,
 			uint64_t start, uint64_t end, uint64_t flags,
 			uint64_t category_mask, uint64_t anyof_mask,
 			uint8_t *marks);
+bool __wset_page_present(struct wset *ws, uint64_t addr);
 int __wset_pagemap_mark_each(struct wset *ws, struct wset_region *region,
 			     uint64_t start, uint64_t end, uint64_t flags,
 			     uint64_t category_mask, uint64_t anyof_mask,

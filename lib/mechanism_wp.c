@@ -5,11 +5,10 @@
  * life of the context, so an eviction step keeps guest accesses off a
  * file-backed batch by zapping its PTEs in the calling process: the page
  * stays in the page cache and the next access is a MINOR fault that the
- * handler holds until the step is over.  That zap is only possible in our
- * own address space, hence no file-backed eviction for adopted processes.
+ * handler holds until the step is over.  That zap needs the target's
+ * address space: our own, or an adopted process's through its helper.
  */
 #include <errno.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -25,7 +24,7 @@ static uint64_t wp_features(uint64_t offered)
 
 static bool wp_can_evict_file(const struct wset *ws)
 {
-	return !ws->remote;
+	return __wset_reaches_target(ws);
 }
 
 static uint64_t wp_register_mode(const struct wset *ws,
@@ -66,28 +65,23 @@ static int wp_evict_nothing(struct wset *ws)
 	return 0;
 }
 
-/* One madvise per run of adjacent pages (pages are in ascending order):
- * each call waits for a handler thread to read its REMOVE event. */
+/* One zap per run of adjacent pages (pages are in ascending order): each
+ * waits for a handler thread to read its REMOVE event. */
 static int wp_isolate_file(struct wset *ws, struct wset_region *region,
 			   const uint64_t *pages, size_t count)
 {
-	int saved = errno;
-
 	for (size_t i = 0; i < count;) {
 		size_t run = 1;
+		int ret;
 
 		while (i + run < count && pages[i + run] == pages[i] + run)
 			run++;
-		void *addr = (void *)(uintptr_t)__wset_page_addr(region, pages[i]);
-		if (madvise(addr, run * region->page_size, MADV_DONTNEED) < 0) {
-			int ret = -errno;
-
-			errno = saved;
+		ret = __wset_zap(ws, __wset_page_addr(region, pages[i]),
+				 run * region->page_size);
+		if (ret < 0)
 			return ret;
-		}
 		i += run;
 	}
-	(void)ws;
 	return 0;
 }
 

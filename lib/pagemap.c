@@ -2,6 +2,7 @@
 /* PAGEMAP_SCAN walks over the target process's page tables. */
 #include <errno.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -105,4 +106,17 @@ int __wset_pagemap_mark(struct wset *ws, struct wset_region *region,
 	return __wset_pagemap_mark_each(ws, region, start, end, flags,
 					category_mask, anyof_mask, marks, NULL,
 					NULL);
+}
+
+/* Whether a page (resident or swapped) is mapped at addr in the target:
+ * the classic pagemap entry, bits 63 and 62. */
+bool __wset_page_present(struct wset *ws, uint64_t addr)
+{
+	uint64_t entry = 0;
+	int saved = errno;
+	ssize_t got = pread(ws->pagemap_fd, &entry, sizeof(entry),
+			    (off_t)(addr / 4096 * sizeof(entry)));
+
+	errno = saved;
+	return got == sizeof(entry) && (entry >> 62);
 }

@@ -124,29 +124,51 @@ static int check_range(struct wset *ws, enum wset_region_kind kind,
 }
 
 /* The staging area takes pages moved out of anonymous regions; UFFDIO_MOVE
- * wants it registered with the same userfaultfd. */
+ * wants it in the target and registered with the same userfaultfd.  In
+ * our own process we map it; an adopted one's helper has mapped it and
+ * we read it through a local copy. */
 static int ensure_staging(struct wset *ws)
 {
 	uint64_t len = (uint64_t)WSET_BATCH_PAGES * (uint64_t)sysconf(_SC_PAGESIZE);
-	void *area;
+	uint64_t area;
 	int ret, saved = errno;
 
 	if (ws->staging)
 		return 0;
-	area = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (area == MAP_FAILED) {
-		ret = -errno;
+	if (ws->remote) {
+		area = ws->helper.staging_addr;
+		ret = __wset_maps_covered(ws->pid, area, len, false);
+		if (ret < 0)
+			return ret;
+		ws->staging_local = aligned_alloc(4096, len);
+		if (!ws->staging_local)
+			return -ENOMEM;
+	} else {
+		void *mapping = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				     -1, 0);
+
+		if (mapping == MAP_FAILED) {
+			ret = -errno;
+			errno = saved;
+			return ret;
+		}
+		/* Keep THP out: moves and releases are per small page. */
+		madvise(mapping, len, MADV_NOHUGEPAGE);
 		errno = saved;
-		return ret;
+		area = (uintptr_t)mapping;
+		ws->staging_local = mapping;
+		ws->staging_owned = true;
 	}
-	/* Keep THP out: moves and releases are per small page. */
-	madvise(area, len, MADV_NOHUGEPAGE);
-	errno = saved;
-	ret = __wset_uffd_register(ws->uffd, (uintptr_t)area, len,
+	ret = __wset_uffd_register(ws->uffd, area, len,
 				   UFFDIO_REGISTER_MODE_MISSING, NULL);
 	if (ret < 0) {
-		munmap(area, len);
+		if (ws->staging_owned)
+			munmap(ws->staging_local, len);
+		else
+			free(ws->staging_local);
+		ws->staging_local = NULL;
+		ws->staging_owned = false;
 		return ret;
 	}
 	ws->staging = area;
@@ -259,7 +281,8 @@ int wset_add_anon(struct wset *ws, uint64_t addr, uint64_t len)
 	if (ret < 0)
 		goto out;
 	/* Freeing the staging copy needs MADV_DONTNEED in the target. */
-	region->evictable = !ws->remote && (ws->features & UFFD_FEATURE_MOVE);
+	region->evictable = __wset_reaches_target(ws) &&
+			    (ws->features & UFFD_FEATURE_MOVE);
 	ret = region_attach(ws, region);
 	if (ret < 0)
 		__wset_region_free(region);

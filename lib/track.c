@@ -15,8 +15,12 @@ static int track_region(struct wset *ws, struct wset_region *region)
 	if (!present || !touched)
 		goto out;
 	/* Presence first: a page that appears between the two scans is then
-	 * at worst seen as touched but not present, and counted next time. */
+	 * at worst seen as touched but not present, and counted next time.
+	 * In a file mapping a swap-format entry is only ever a uffd-wp
+	 * marker (write-protected before it was populated), never data:
+	 * counting it would fill the cold set with holes. */
 	ret = __wset_pagemap_mark(ws, region, region->addr, end, 0, 0,
+				  region->kind == REGION_FILE ? PAGE_IS_PRESENT :
 				  PAGE_IS_PRESENT | PAGE_IS_SWAPPED, present);
 	if (ret < 0)
 		goto out;

@@ -10,12 +10,13 @@
 #
 # The tools link libwset statically (build/lib/libwset.a) and json-c.
 
-TOOLS_CFLAGS := $(WSET_CFLAGS) -Itools/demo-vmm -Itools/common
+TOOLS_CFLAGS := $(WSET_CFLAGS) -Itools/demo-vmm -Itools/common -Ihelper
 TOOLS_LIBS := -ljson-c -pthread
 
 # tools/common: what more than one program needs.
 COMMON_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/common/*.c))
-WSETD_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetd/*.c)) $(COMMON_OBJS)
+WSETD_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetd/*.c)) $(COMMON_OBJS) \
+	build/helper/static/channel.o
 WSETCTL_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/wsetctl/*.c)) $(COMMON_OBJS)
 DEMO_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/demo-vmm/*.c)) $(COMMON_OBJS)
 # What a VMM needs to hand its memory over, shared with the tests.
@@ -34,6 +35,10 @@ endif
 
 TOOLS := build/tools/wsetd build/tools/wsetctl build/tools/wset-demo-vmm
 TOOLS_STATIC := $(patsubst build/tools/%,build/tools/static/%,$(TOOLS))
+# The launcher for unmodified VMMs: a script and its preload library, which
+# carries the helper and libwset (for --in-process) and exports only the
+# calls it interposes.
+WSET_RUN := build/tools/wset-run build/tools/libwset-run.so
 
 AGENT_TEST_NAMES := $(patsubst tests/agent/%.c,%,$(filter-out tests/agent/agent_test.c,$(wildcard tests/agent/*.c)))
 AGENT_TESTS := $(addprefix build/tests/agent/,$(AGENT_TEST_NAMES))
@@ -42,10 +47,10 @@ AGENT_TEST_CFLAGS := $(TOOLS_CFLAGS) -Itests/agent -Wno-missing-field-initialize
 
 .PHONY: tools tools-static agent-tests agent-guest-tests install-tools
 all: tools
-tools: $(TOOLS)
+tools: $(TOOLS) $(WSET_RUN)
 tools-static: $(TOOLS_STATIC)
 
-build/tools/obj/%.o: tools/%.c $(wildcard tools/*/*.h) include/wset.h mk/tools.mk
+build/tools/obj/%.o: tools/%.c $(wildcard tools/*/*.h) $(wildcard helper/*.h) include/wset.h mk/tools.mk
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(TOOLS_CFLAGS) -c $< -o $@
 
@@ -60,6 +65,18 @@ build/tools/wsetctl: $(WSETCTL_OBJS)
 build/tools/wset-demo-vmm: $(DEMO_OBJS)
 	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS)
 
+build/tools/wset-run: tools/wset-run/wset-run
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+build/tools/libwset-run.so: tools/wset-run/preload.c tools/wset-run/preload.map \
+		tools/common/fd_name.c $(HELPER_PIC_OBJS) $(WSET_PIC_OBJS) \
+		helper/wset_helper.h include/wset.h
+	@mkdir -p $(dir $@)
+	$(WSET_CC) $(WSET_CFLAGS) -Ihelper -fPIC -shared -Wl,-z,defs \
+		-Wl,--version-script=tools/wset-run/preload.map -o $@ \
+		-Itools/common tools/wset-run/preload.c tools/common/fd_name.c \
+		$(HELPER_PIC_OBJS) $(WSET_PIC_OBJS) -ldl -ljson-c -pthread
+
 build/tools/static/wsetd: $(WSETD_OBJS) $(WSET_STATIC)
 	@mkdir -p $(dir $@)
 	$(WSET_CC) -static -o $@ $^ $(TOOLS_LIBS)
@@ -71,15 +88,15 @@ build/tools/static/wset-demo-vmm: $(DEMO_OBJS)
 	$(WSET_CC) -static -o $@ $^ $(TOOLS_LIBS)
 
 # Agent tests find wsetd, wsetctl and the demo VMM next to themselves.
-build/tests/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(TOOLS)
+build/tests/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(HELPER_STATIC) $(TOOLS)
 	@mkdir -p $(dir $@)
 	cp -f $(TOOLS) $(dir $@)
-	$(WSET_CC) $(AGENT_TEST_CFLAGS) -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(TOOLS_LIBS)
+	$(WSET_CC) $(AGENT_TEST_CFLAGS) -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(HELPER_STATIC) $(TOOLS_LIBS)
 
-build/guest/bin/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(TOOLS_STATIC)
+build/guest/bin/agent/%: tests/agent/%.c tests/agent/agent_test.c tests/agent/agent_test.h $(HANDOVER_OBJS) $(HELPER_STATIC) $(TOOLS_STATIC)
 	@mkdir -p $(dir $@)
 	cp -f $(TOOLS_STATIC) $(dir $@)
-	$(WSET_CC) $(AGENT_TEST_CFLAGS) -static -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(TOOLS_LIBS)
+	$(WSET_CC) $(AGENT_TEST_CFLAGS) -static -o $@ $< tests/agent/agent_test.c $(HANDOVER_OBJS) $(HELPER_STATIC) $(TOOLS_LIBS)
 
 agent-tests: $(AGENT_TESTS)
 agent-guest-tests: $(AGENT_GUEST_TESTS)
@@ -92,8 +109,12 @@ install-tools: tools
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 755 build/tools/wsetd $(DESTDIR)$(PREFIX)/sbin/
-	install -m 755 build/tools/wsetctl build/tools/wset-demo-vmm $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 man/man1/wsetctl.1 man/man1/wset-demo-vmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 755 build/tools/wsetctl build/tools/wset-demo-vmm build/tools/wset-run \
+		$(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/lib/wset
+	install -m 755 build/tools/libwset-run.so $(DESTDIR)$(PREFIX)/lib/wset/
+	install -m 644 man/man1/wsetctl.1 man/man1/wset-demo-vmm.1 man/man1/wset-run.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/man8/wsetd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	sed 's|/usr/local/sbin/wsetd|$(PREFIX)/sbin/wsetd|' tools/wsetd/wsetd.service \
 		>$(DESTDIR)$(PREFIX)/lib/systemd/system/wsetd.service

@@ -18,20 +18,8 @@ mkdir -p "$workdir"
 control=$workdir/control.sock
 wsetctl="$bindir/wsetctl -s $control"
 
-"$bindir/wsetd" --config "$here/wsetd.conf" --socket "$workdir/vmm.sock" \
-	--control-socket "$control" --store-dir "$workdir" \
-	2>"$workdir/wsetd.log" &
-wsetd=$!
-tries=0
-until $wsetctl status >/dev/null 2>&1; do
-	tries=$((tries + 1))
-	if [ $tries -gt 100 ] || ! kill -0 $wsetd 2>/dev/null; then
-		echo "demo: wsetd did not start:"
-		cat "$workdir/wsetd.log"
-		exit 1
-	fi
-	sleep 0.1
-done
+. "$here/start-wsetd.sh"
+start_wsetd "$bindir/wsetd" "$workdir"
 
 "$bindir/wset-demo-vmm" --socket "$workdir/vmm.sock" --memory "$memory" \
 	--duration 0 --phase 12 --report 4 >"$workdir/vmm.log" 2>&1 &

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fd_name.h"
 #include "handshake.h"
 #include "state.h"
 
@@ -35,15 +36,10 @@ static bool get_unsigned(json_object *value, uint64_t *out)
 
 static bool is_userfaultfd(int fd)
 {
-	char path[64], target[64];
-	ssize_t length;
+	char target[64];
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	length = readlink(path, target, sizeof(target) - 1);
-	if (length < 0)
-		return false;
-	target[length] = '\0';
-	return strcmp(target, "anon_inode:[userfaultfd]") == 0;
+	return fd_name(fd, target, sizeof(target)) &&
+	       strcmp(target, "anon_inode:[userfaultfd]") == 0;
 }
 
 /*
@@ -230,6 +226,7 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 
 	handshake->name[0] = '\0';
 	handshake->region_count = 0;
+	handshake->helper = (struct helper_offer){ 0 };
 	handshake->version = 0;
 	handshake->uffd_flags = -1;
 	handshake->reconnect[0] = '\0';
@@ -241,6 +238,10 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 				regions = member;
 			else if (strcmp(key, "name") == 0) {
 				if (parse_name(member, handshake, error, error_size))
+					return -1;
+			} else if (strcmp(key, "helper") == 0) {
+				if (helper_parse_offer(member, &handshake->helper,
+						       error, error_size))
 					return -1;
 			} else if (strcmp(key, "version") == 0) {
 				uint64_t version;

@@ -13,6 +13,8 @@
 
 #include <json-c/json.h>
 
+#include "helper.h"
+
 #define HANDSHAKE_MAX_REGIONS 64
 /* The userfaultfd plus one memfd per region at most. */
 #define HANDSHAKE_MAX_FDS (1 + HANDSHAKE_MAX_REGIONS)
@@ -41,6 +43,7 @@ struct handshake {
 	json_object *regions_json; /* the regions array (borrowed from the document) */
 	struct handshake_region regions[HANDSHAKE_MAX_REGIONS];
 	int region_count;
+	struct helper_offer helper; /* version 0: no in-VMM helper */
 	int fds[HANDSHAKE_MAX_FDS]; /* fds[0]: the userfaultfd */
 	int fd_count;
 };

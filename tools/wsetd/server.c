@@ -193,6 +193,9 @@ static void reply(int fd, const struct session *session, const char *error)
 		if (session->resumed)
 			json_object_object_add(answer, "resumed_pages",
 					       json_object_new_int(session->resumed_pages));
+		if (session->helper)
+			json_object_object_add(answer, "helper", json_object_new_int(
+				(int)helper_session_version(session)));
 	} else {
 		json_object_object_add(answer, "error", json_object_new_string(error));
 	}
@@ -312,6 +315,10 @@ static void add_session(struct daemon *daemon, struct session *session)
 	daemon->sessions = session;
 	daemon->session_count++;
 	if (session->socket_fd >= 0) {
+		/* A helper's messages are the helper channel's to read: here
+		 * only its hanging up. */
+		if (session->helper)
+			event.events = EPOLLRDHUP;
 		event.data.ptr = &session->socket_watch;
 		epoll_ctl(daemon->epoll_fd, EPOLL_CTL_MOD, session->socket_fd, &event);
 	}
@@ -396,6 +403,19 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	if (handshake_parse(connection->document, &handshake, error, sizeof(error)) == 0 &&
 	    handshake.reconnect[0] && attach(daemon, connection, &handshake))
 		return;
+	/* Another process's session on the same memory file (a reconnecting
+	 * VMM's own earlier one is not another). */
+	for (int i = 1; !error[0] && i < handshake.fd_count; i++) {
+		unsigned int other = session_serving_file(daemon->sessions,
+							  handshake.fds[i],
+							  connection->peer.pid);
+
+		if (other)
+			snprintf(error, sizeof(error),
+				 "fd %d: vmm %u already serves this memory file; "
+				 "processes sharing guest memory (a vhost-user "
+				 "backend) are not served together yet", i, other);
+	}
 	if (error[0] ||
 	    session_token(daemon, &handshake, &connection->peer, token, error,
 			  sizeof(error))) {
@@ -415,6 +435,9 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	connection->fd = -1; /* the session keeps the connection */
 	add_session(daemon, session);
 	reply(session->socket_fd, session, NULL);
+	if (helper_start(session) < 0)
+		log_warning("vmm %u %s: cannot talk to its helper: nothing will be "
+			    "evicted that needs it", session->id, session->name);
 }
 
 /* At start: a session whose fds the service manager kept for us (we
@@ -516,8 +539,14 @@ static int end_session(struct daemon *daemon, struct session *session,
 static void session_socket_ready(struct daemon *daemon, struct session *session)
 {
 	char buffer[256];
-	ssize_t received = recv(session->socket_fd, buffer, sizeof(buffer),
-				MSG_DONTWAIT);
+	ssize_t received;
+
+	/* With a helper only hanging up is reported here. */
+	if (session->helper) {
+		end_session(daemon, session, "connection closed");
+		return;
+	}
+	received = recv(session->socket_fd, buffer, sizeof(buffer), MSG_DONTWAIT);
 
 	/* After the handshake a VMM sends nothing: data is ignored, end of
 	 * file or an error means it went away. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -60,7 +61,15 @@ static int add_regions(struct session *session, struct handshake *handshake,
 				 region_error(ret), strerror(-ret));
 			return ret;
 		}
+		helper_note_region(session, region->base_host_virt_addr, ret);
 		session->region_count++;
+		struct stat status;
+		if (region->memfd_index >= 0 &&
+		    fstat(handshake->fds[region->memfd_index], &status) == 0 &&
+		    session->file_count < HANDSHAKE_MAX_REGIONS) {
+			session->files[session->file_count].dev = status.st_dev;
+			session->files[session->file_count++].ino = status.st_ino;
+		}
 	}
 	return 0;
 }
@@ -151,7 +160,14 @@ int session_start(const struct wsetd_options *options,
 	}
 	handshake->fds[0] = -1; /* the wset owns it now */
 
-	ret = add_regions(session, handshake, error, error_size);
+	ret = 0;
+	if (handshake->helper.version) {
+		ret = helper_attach(session, &handshake->helper);
+		if (ret < 0)
+			snprintf(error, error_size, "helper: %s", strerror(-ret));
+	}
+	if (ret == 0)
+		ret = add_regions(session, handshake, error, error_size);
 	if (ret == 0 && initialized && !resume)
 		snprintf(session->mechanism_reason, sizeof(session->mechanism_reason),
 			 "the VMM called UFFDIO_API itself (features 0x%llx)%s",
@@ -187,6 +203,7 @@ int session_start(const struct wsetd_options *options,
 	}
 	if (ret < 0) {
 		wset_destroy(session->wset);
+		helper_stop(session);
 		forget_new(session);
 		return ret;
 	}
@@ -210,8 +227,15 @@ static int log_kept_page(void *arg, uint64_t key, size_t len)
 
 int session_stop(struct session *session)
 {
-	int ret = wset_destroy(session->wset);
 	struct wset_store_stats stats = { 0 };
+	int ret;
+
+	/* The step in progress ends with its helper requests answered; then
+	 * no hotplug request may reach the wset while it goes. */
+	wset_stop(session->wset);
+	helper_disconnect(session);
+	ret = wset_destroy(session->wset);
+	helper_stop(session);
 
 	session->store->ops->stats(session->store->priv, &stats);
 	if (ret == 0 && stats.stored_bytes == 0) {
@@ -223,6 +247,21 @@ int session_stop(struct session *session)
 	}
 	session_free(session);
 	return ret;
+}
+
+unsigned int session_serving_file(const struct session *sessions, int fd,
+				  pid_t pid)
+{
+	struct stat status;
+
+	if (fstat(fd, &status))
+		return 0;
+	for (const struct session *each = sessions; each; each = each->next)
+		for (int i = 0; each->pid != pid && i < each->file_count; i++)
+			if (each->files[i].dev == status.st_dev &&
+			    each->files[i].ino == status.st_ino)
+				return each->id;
+	return 0;
 }
 
 void session_sample(struct session *session, uint64_t now_ms)

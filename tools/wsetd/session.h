@@ -48,6 +48,11 @@ struct session {
 	int socket_fd; /* the VMM's connection, kept open while it runs */
 	int pid_fd;    /* readable when the VMM process exits */
 	struct wset *wset;
+	struct session_helper *helper; /* NULL: the VMM runs no helper */
+	/* The memory files served, by identity: processes sharing one are
+	 * not grouped yet, so a second one is refused. */
+	struct { dev_t dev; ino_t ino; } files[HANDSHAKE_MAX_REGIONS];
+	int file_count;
 	int region_count;
 	long long uffd_flags;		/* declared in the handshake, -1: not */
 	unsigned int uffd_fdinfo_flags; /* as fdinfo shows them */
@@ -77,6 +82,11 @@ int session_start(const struct wsetd_options *options,
  * stay, and the pages still in the store are logged.  Returns
  * wset_destroy()'s result. */
 int session_stop(struct session *session);
+
+/* The id of a session of another process than pid serving the memory
+ * file fd, or 0. */
+unsigned int session_serving_file(const struct session *sessions, int fd,
+				  pid_t pid);
 
 /* Record a history sample now. */
 void session_sample(struct session *session, uint64_t now_ms);
