@@ -4,6 +4,7 @@
 #   make check      every test: native, then the patched kernel in QEMU
 #   make demo       the demo in QEMU on the RWP kernel (NATIVE=1: this kernel)
 #   make vm-run     the harness alone: vm/run, with ARGS="..."
+#   make stress     the integrity stress under chaos in QEMU, 30 minutes
 #
 # Parts of the build live next to their sources and are included here.
 
