@@ -129,14 +129,6 @@ static inline bool chaos_applies(enum chaos_op op, enum test_memory kind)
 	return kind != MEMORY_HUGETLB || op == CHAOS_MIGRATE || op == CHAOS_MBIND;
 }
 
-static inline uint64_t chaos_random(uint64_t *state)
-{
-	*state ^= *state << 13;
-	*state ^= *state >> 7;
-	*state ^= *state << 17;
-	return *state;
-}
-
 static inline size_t chaos_gcd(size_t a, size_t b)
 {
 	while (b) {
@@ -203,9 +195,9 @@ static inline void chaos_migrate(struct chaos *chaos, struct chaos_area *area,
 				 struct chaos_counts *counts, uint64_t *random)
 {
 	size_t pages = area->len / area->page;
-	size_t count = chaos_random(random) % CHAOS_MAX_PAGES + 1;
-	size_t first = chaos_random(random) % pages;
-	size_t step = chaos_random(random) % pages + 1;
+	size_t count = test_random(random) % CHAOS_MAX_PAGES + 1;
+	size_t first = test_random(random) % pages;
+	size_t step = test_random(random) % pages + 1;
 	void *addresses[CHAOS_MAX_PAGES];
 	int where[CHAOS_MAX_PAGES], nodes[CHAOS_MAX_PAGES], status[CHAOS_MAX_PAGES];
 
@@ -237,10 +229,10 @@ static inline void chaos_mbind(struct chaos *chaos, struct chaos_area *area,
 			       struct chaos_counts *counts, uint64_t *random)
 {
 	size_t pages = area->len / area->page;
-	size_t count = chaos_random(random) %
+	size_t count = test_random(random) %
 		       (area->kind == MEMORY_HUGETLB ? 2 : CHAOS_MAX_PAGES) + 1;
-	size_t first = chaos_random(random) % pages;
-	unsigned long nodemask = 1ul << (chaos_random(random) % (uint64_t)chaos->nodes);
+	size_t first = test_random(random) % pages;
+	unsigned long nodemask = 1ul << (test_random(random) % (uint64_t)chaos->nodes);
 	void *addresses[CHAOS_MAX_PAGES];
 	int before[CHAOS_MAX_PAGES], after[CHAOS_MAX_PAGES];
 
@@ -269,8 +261,8 @@ static inline void chaos_pageout(struct chaos *chaos, struct chaos_area *area,
 				 struct chaos_counts *counts, uint64_t *random)
 {
 	size_t pages = area->len / area->page;
-	size_t count = chaos_random(random) % CHAOS_MAX_PAGES + 1;
-	size_t first = chaos_random(random) % pages;
+	size_t count = test_random(random) % CHAOS_MAX_PAGES + 1;
+	size_t first = test_random(random) % pages;
 	void *addresses[CHAOS_MAX_PAGES];
 	int before[CHAOS_MAX_PAGES], after[CHAOS_MAX_PAGES];
 	int left = 0;
@@ -305,7 +297,7 @@ static inline void chaos_split(struct chaos *chaos, struct chaos_area *area,
 
 	if (!pmds)
 		return;
-	start = area->mem + (chaos_random(random) % pmds) * CHAOS_PMD_SIZE;
+	start = area->mem + (test_random(random) % pmds) * CHAOS_PMD_SIZE;
 	end = start + CHAOS_PMD_SIZE;
 	before = chaos_huge_bytes(chaos, start, end);
 	length = snprintf(command, sizeof(command), "%d,0x%lx,0x%lx", (int)getpid(),
@@ -332,8 +324,8 @@ static void *chaos_run(void *arg)
 	const struct timespec pace = { .tv_nsec = 2 * 1000000L };
 
 	while (!atomic_load(&chaos->stop)) {
-		enum chaos_op op = (enum chaos_op)(chaos_random(&random) % CHAOS_OPS);
-		int index = (int)(chaos_random(&random) % (uint64_t)chaos->area_count);
+		enum chaos_op op = (enum chaos_op)(test_random(&random) % CHAOS_OPS);
+		int index = (int)(test_random(&random) % (uint64_t)chaos->area_count);
 		struct chaos_area *area = &chaos->areas[index];
 		struct chaos_counts *counts = &chaos->counts[index][op];
 

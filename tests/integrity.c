@@ -81,12 +81,8 @@ static void fill(uint8_t *page, size_t slot, uint64_t sequence)
 	size_t words = (SLOT - sizeof(*header)) / sizeof(uint64_t);
 	uint64_t seed = slot * 0x9e3779b97f4a7c15ull ^ sequence;
 
-	for (size_t i = 0; i < words; i++) {
-		seed ^= seed << 13;
-		seed ^= seed >> 7;
-		seed ^= seed << 17;
-		payload[i] = seed;
-	}
+	for (size_t i = 0; i < words; i++)
+		payload[i] = test_random(&seed);
 	header->slot = slot;
 	header->checksum = test_hash(payload, words * sizeof(uint64_t));
 	/* The sequence last: a reader that sees it sees the rest (one
@@ -144,14 +140,6 @@ struct worker {
 	uint64_t *sequence; /* per owned slot, in private memory */
 };
 
-static uint64_t next_random(uint64_t *state)
-{
-	*state ^= *state << 13;
-	*state ^= *state >> 7;
-	*state ^= *state << 17;
-	return *state;
-}
-
 static size_t owned_slots(int worker)
 {
 	return (slot_count - (size_t)worker + WORKERS - 1) / WORKERS;
@@ -166,7 +154,7 @@ static void *work(void *arg)
 	uint64_t random = 88172645463325252ull + (uint64_t)worker->id;
 
 	while (!atomic_load(&stop)) {
-		uint64_t r = next_random(&random);
+		uint64_t r = test_random(&random);
 		size_t hot = owned / 5 ? owned / 5 : 1;
 		size_t i = (r % 10) < 8 ? (r >> 8) % hot : (r >> 8) % owned;
 		size_t slot = (size_t)worker->id + i * WORKERS;

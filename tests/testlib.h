@@ -300,6 +300,15 @@ static inline size_t test_page_size(enum test_memory kind)
 				      : (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* The next number of a xorshift64 sequence (state must not be 0). */
+static inline uint64_t test_random(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
 /* A cheap checksum over a buffer (FNV-1a). */
 static inline uint64_t test_hash(const void *data, size_t len)
 {
