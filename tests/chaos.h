@@ -392,8 +392,10 @@ static inline void chaos_add_area(struct chaos *chaos, enum test_memory kind,
 
 static inline void chaos_start(struct chaos *chaos)
 {
-	if (chaos->runnable && chaos->area_count)
+	if (chaos->runnable && chaos->area_count) {
 		pthread_create(&chaos->thread, NULL, chaos_run, chaos);
+		pthread_setname_np(chaos->thread, "chaos");
+	}
 }
 
 static inline void chaos_stop(struct chaos *chaos)

@@ -14,6 +14,7 @@
  * Either way the run goes on past its budget until everything the test
  * asserts (an eviction, a refault, each chaos operation) has happened.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -186,6 +187,122 @@ static unsigned long lost_writes(const struct area *area)
 	       atomic_load(&area->bad[SLOT_CORRUPT]);
 }
 
+static void report_lost(const char *prefix)
+{
+	char line[256];
+	size_t used = 0;
+
+	for (int i = 0; i < area_count; i++)
+		used += (size_t)snprintf(line + used, sizeof(line) - used, "%s %s %lu",
+					 i ? "," : "", test_memory_name(areas[i].kind),
+					 lost_writes(&areas[i]));
+	tap_diag("%slost writes:%s", prefix, line);
+}
+
+/*
+ * The watchdog: a progress line every PROGRESS_SECONDS, and when the main
+ * thread has not moved on (a cycle, a step of the shutdown) for
+ * STALL_SECONDS, the counts so far and where every thread sleeps, then
+ * exit: a stall is a failure, and its counts are not lost with it.
+ */
+#define PROGRESS_SECONDS 10
+#ifndef STALL_SECONDS
+#define STALL_SECONDS 180
+#endif
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t done_changed;
+	bool done;
+	const char *step; /* what the main thread is doing */
+	unsigned long heartbeat;
+	struct wset *ws;
+	double started;
+} watch = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .done_changed = PTHREAD_COND_INITIALIZER };
+
+static void watch_step(const char *step)
+{
+	pthread_mutex_lock(&watch.lock);
+	watch.step = step;
+	watch.heartbeat++;
+	pthread_mutex_unlock(&watch.lock);
+}
+
+static void print_file_line(const char *path, const char *label)
+{
+	char text[512];
+	FILE *file = fopen(path, "r");
+	size_t length = file ? fread(text, 1, sizeof(text) - 1, file) : 0;
+
+	if (file)
+		fclose(file);
+	text[length] = '\0';
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		tap_diag("    %s %s", label, line);
+}
+
+static void dump_threads(void)
+{
+	DIR *tasks = opendir("/proc/self/task");
+	struct dirent *task;
+	char path[320];
+
+	while (tasks && (task = readdir(tasks))) {
+		if (task->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", task->d_name);
+		tap_diag("  thread %s:", task->d_name);
+		print_file_line(path, "comm");
+		snprintf(path, sizeof(path), "/proc/self/task/%s/wchan", task->d_name);
+		print_file_line(path, "wchan");
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stack", task->d_name);
+		print_file_line(path, "stack");
+	}
+	if (tasks)
+		closedir(tasks);
+}
+
+static void *watchdog(void *arg)
+{
+	unsigned long seen = ~0ul;
+	double still_since = now_seconds();
+
+	(void)arg;
+	pthread_mutex_lock(&watch.lock);
+	while (!watch.done) {
+		struct timespec deadline;
+		struct wset_counters counters;
+
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += PROGRESS_SECONDS;
+		if (pthread_cond_timedwait(&watch.done_changed, &watch.lock, &deadline) == 0 ||
+		    watch.done)
+			continue;
+		if (watch.heartbeat != seen) {
+			seen = watch.heartbeat;
+			still_since = now_seconds();
+		}
+		wset_counters(watch.ws, &counters);
+		char prefix[160];
+		snprintf(prefix, sizeof(prefix),
+			 "t=%.0fs %s: %llu evicted, %llu refaults, %lu writes; ",
+			 now_seconds() - watch.started, watch.step,
+			 (unsigned long long)counters.evictions,
+			 (unsigned long long)counters.refaults, atomic_load(&written));
+		report_lost(prefix);
+		if (now_seconds() - still_since >= STALL_SECONDS) {
+			tap_diag("stalled for %d s in: %s; the threads:", STALL_SECONDS,
+				 watch.step);
+			dump_threads();
+			report_lost("at the stall: ");
+			tap_bail("stalled in %s", watch.step);
+		}
+	}
+	pthread_mutex_unlock(&watch.lock);
+	return NULL;
+}
+
 /* Has everything the test asserts happened at least once? */
 static bool progressed(struct wset *ws, struct chaos *chaos)
 {
@@ -343,14 +460,27 @@ int main(int argc, char **argv)
 	tap_ok(area_count >= 2, "%d regions (anon, memfd%s), %zu slots", area_count,
 	       area_count == 3 ? ", hugetlbfs" : "", slot_count);
 
-	for (int i = 0; i < WORKERS; i++)
+	pthread_t watchdog_thread;
+	double started = now_seconds();
+
+	watch.ws = ws;
+	watch.started = started;
+	watch.step = "starting";
+	pthread_create(&watchdog_thread, NULL, watchdog, NULL);
+	pthread_setname_np(watchdog_thread, "watchdog");
+	for (int i = 0; i < WORKERS; i++) {
+		char name[16];
+
 		pthread_create(&workers[i].thread, NULL, work, &workers[i]);
+		snprintf(name, sizeof(name), "writer-%d", i);
+		pthread_setname_np(workers[i].thread, name);
+	}
 	if (wset_start(ws) < 0)
 		tap_bail("wset_start");
 	chaos_start(&chaos);
-	double started = now_seconds();
 	int cycle;
 	for (cycle = 0;; cycle++) {
+		watch_step("tracking and eviction cycles");
 		const struct timespec pause = { .tv_nsec = 3 * 1000000L };
 		double elapsed = now_seconds() - started;
 		bool budget_spent = seconds ? elapsed >= seconds : cycle >= cycles;
@@ -377,8 +507,11 @@ int main(int argc, char **argv)
 		nanosleep(&pause, NULL);
 	}
 	double elapsed = now_seconds() - started;
+	watch_step("stopping the chaos thread");
 	chaos_stop(&chaos);
+	watch_step("wset_stop");
 	wset_stop(ws);
+	watch_step("the writers' final pass");
 	atomic_store(&stop, true);
 	for (int i = 0; i < WORKERS; i++)
 		pthread_join(workers[i].thread, NULL);
@@ -414,11 +547,19 @@ int main(int argc, char **argv)
 	}
 	tap_diag("lost writes: %lu (mechanism %s, chaos %s, %.0f s)", lost_total,
 		 wset_mechanism_name(wset_mechanism(ws)), chaos_ops ? "on" : "off", elapsed);
+	report_lost("");
 	/* What is still evicted comes back on destroy. */
 	for (int i = 0; i < area_count; i++)
 		if (areas[i].kind != MEMORY_ANON)
 			msync(areas[i].mem, areas[i].len, MS_SYNC);
-	tap_ok(wset_destroy(ws) == 0, "destroy brings every page back");
+	watch_step("wset_destroy");
+	int destroyed = wset_destroy(ws);
+	pthread_mutex_lock(&watch.lock);
+	watch.done = true;
+	pthread_cond_signal(&watch.done_changed);
+	pthread_mutex_unlock(&watch.lock);
+	pthread_join(watchdog_thread, NULL);
+	tap_ok(destroyed == 0, "destroy brings every page back");
 	unsigned long bad = 0;
 	for (int w = 0; w < WORKERS; w++)
 		for (size_t i = 0; i < owned_slots(w); i++) {
