@@ -265,8 +265,9 @@ static void dump_threads(void)
 
 static void *watchdog(void *arg)
 {
-	unsigned long seen = ~0ul;
-	double still_since = now_seconds();
+	unsigned long seen = ~0ul, accesses_seen = 0;
+	double still_since = now_seconds(), accesses_since = now_seconds();
+	bool dumped = false;
 
 	(void)arg;
 	pthread_mutex_lock(&watch.lock);
@@ -283,6 +284,13 @@ static void *watchdog(void *arg)
 			seen = watch.heartbeat;
 			still_since = now_seconds();
 		}
+		unsigned long accesses = 0;
+		for (int i = 0; i < area_count; i++)
+			accesses += atomic_load(&areas[i].checks);
+		if (accesses != accesses_seen) {
+			accesses_seen = accesses;
+			accesses_since = now_seconds();
+		}
 		wset_counters(watch.ws, &counters);
 		char prefix[160];
 		snprintf(prefix, sizeof(prefix),
@@ -291,7 +299,17 @@ static void *watchdog(void *arg)
 			 (unsigned long long)counters.evictions,
 			 (unsigned long long)counters.refaults, atomic_load(&written));
 		report_lost(prefix);
-		if (now_seconds() - still_since >= STALL_SECONDS) {
+		/* Once per run: where the writers wait when none has moved for
+		 * a whole progress period while the main thread runs. */
+		if (!dumped && !atomic_load(&stop) &&
+		    now_seconds() - accesses_since >= PROGRESS_SECONDS) {
+			tap_diag("no writer has moved for %.0f s; the threads:",
+				 now_seconds() - accesses_since);
+			dump_threads();
+			dumped = true;
+		}
+		if (now_seconds() - still_since >= STALL_SECONDS ||
+		    (!atomic_load(&stop) && now_seconds() - accesses_since >= STALL_SECONDS)) {
 			tap_diag("stalled for %d s in: %s; the threads:", STALL_SECONDS,
 				 watch.step);
 			dump_threads();
