@@ -139,7 +139,10 @@ struct worker {
 	pthread_t thread;
 	int id;
 	uint64_t *sequence; /* per owned slot, in private memory */
+	atomic_size_t slot; /* the one being accessed, for a stall report */
 };
+
+static struct worker workers[WORKERS];
 
 static size_t owned_slots(int worker)
 {
@@ -160,6 +163,7 @@ static void *work(void *arg)
 		size_t i = (r % 10) < 8 ? (r >> 8) % hot : (r >> 8) % owned;
 		size_t slot = (size_t)worker->id + i * WORKERS;
 
+		atomic_store(&worker->slot, slot);
 		/* A bad slot is written afresh, so that every later bad read
 		 * of it is another lost write, not the same one again. */
 		if (check(slot, worker->sequence[i]) != SLOT_GOOD || (r & (1ull << 40))) {
@@ -261,6 +265,13 @@ static void dump_threads(void)
 	}
 	if (tasks)
 		closedir(tasks);
+	for (int i = 0; i < WORKERS; i++) {
+		size_t slot = atomic_load(&workers[i].slot);
+
+		tap_diag("  writer-%d at %s slot %zu, %p", i,
+			 test_memory_name(slot_area(slot)->kind), slot,
+			 (void *)slot_addr(slot));
+	}
 }
 
 static void *watchdog(void *arg)
@@ -387,7 +398,6 @@ int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	int cycles = 300, seconds = 0, chaos_ops = 0;
-	struct worker workers[WORKERS];
 	struct wset_counters counters;
 	uint64_t evicted_total = 0;
 	static struct chaos chaos;
