@@ -17,6 +17,23 @@
  * - There is no global state: any number of handles may coexist.
  * - Addresses are uint64_t because, with wset_adopt(), they belong to
  *   another process's address space.
+ *
+ * Structs the caller allocates (wset_config, wset_policy, wset_adopt,
+ * wset_store_ops, wset_probe, wset_counters) start with a size member and
+ * end with reserved space, so that they can grow without breaking
+ * binaries built against an older header:
+ * - Initialise them only with their WSET_*_INIT macro, which sets size to
+ *   sizeof the struct of the header the caller was built with and zeroes
+ *   the reserved space; never clear or copy them by hand.
+ * - Structs the library reads are refused with -EINVAL when size is
+ *   smaller than the first stable layout (this header's), larger than
+ *   WSET_STRUCT_SIZE_MAX, or when any reserved byte, or any byte beyond
+ *   the layout the library knows, is not zero.  New members take the
+ *   reserved space or are appended; zero always means the behaviour
+ *   before they existed.
+ * - Structs the library fills (wset_probe, wset_counters, the policy of
+ *   wset_get_policy()) are filled up to size bytes at most, and never
+ *   beyond the layout the library knows; size itself is left as it is.
  */
 #ifndef WSET_H
 #define WSET_H
@@ -33,6 +50,9 @@ extern "C" {
 #define WSET_VERSION_MAJOR 1
 #define WSET_VERSION_MINOR 0
 
+/* Largest size accepted in the size member of an extensible struct. */
+#define WSET_STRUCT_SIZE_MAX 4096u
+
 struct wset;
 
 /* Tracking mechanisms; chosen from what UFFDIO_API reports. */
@@ -40,6 +60,10 @@ enum wset_mechanism {
 	WSET_MECHANISM_AUTO = 0, /* rwp if the kernel has it, else wp */
 	WSET_MECHANISM_RWP = 1,	 /* UFFD_FEATURE_RWP(_ASYNC): sees reads and writes */
 	WSET_MECHANISM_WP = 2,	 /* UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN: writes only */
+	/* Only with WSET_ADOPT_RESUME, for a uffd its VMM initialised without
+	 * tracking (Firecracker's order): no tracking, no eviction; MISSING
+	 * faults served from the store, zeroes for pages never stored. */
+	WSET_MECHANISM_MISSING_ONLY = 3,
 };
 
 /* Number of buckets of the idle-age histogram (see wset_histogram()). */
@@ -61,9 +85,23 @@ enum wset_mechanism {
  * stats: fill *stats.
  * close: release everything (called by wset_store_close()).
  *
+ * sync:  optional (NULL: nothing to do): make every put so far as durable
+ *        as the store promises.  The library calls it after each eviction
+ *        step's puts and before any of those pages leaves guest memory; a
+ *        failing sync abandons the whole step.
+ * each:  optional (NULL: the store cannot list): call fn for every key the
+ *        store holds, with its length, stopping at fn's first non-zero
+ *        return (which each returns).  wset_resume() learns from it which
+ *        pages a previous agent evicted.
+ *
  * A failing put abandons the eviction of that page (it stays resident); a
  * failing get is retried until it succeeds, the faulting thread stays
  * blocked meanwhile.  Both are counted.  A page is never lost.
+ *
+ * Define the ops with WSET_STORE_OPS_INIT(), naming the callbacks the store
+ * has; it sets size and leaves every other member (and the reserved slots)
+ * NULL.  A store's stats callback fills only the members it knows: the
+ * library zeroes the struct first, reserved space included.
  */
 struct wset_store_stats {
 	uint64_t stored_bytes;	/* bytes currently kept */
@@ -71,15 +109,26 @@ struct wset_store_stats {
 	uint64_t put_count;
 	uint64_t get_count;
 	uint64_t error_count;
+	uint64_t reserved[3];	/* left zero */
 };
 
 struct wset_store_ops {
+	uint32_t size;	/* sizeof(struct wset_store_ops), set by the macro */
 	int (*put)(void *priv, uint64_t key, const void *data, size_t len);
 	int (*get)(void *priv, uint64_t key, void *buf, size_t len);
 	int (*drop)(void *priv, uint64_t key, size_t len);
 	int (*stats)(void *priv, struct wset_store_stats *stats);
 	void (*close)(void *priv);
+	int (*sync)(void *priv);
+	int (*each)(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
+		    void *arg);
+	void *reserved[4];	/* NULL */
 };
+
+#define WSET_STORE_OPS_INIT(...)                                             \
+	{                                                                    \
+		.size = sizeof(struct wset_store_ops), __VA_ARGS__           \
+	}
 
 struct wset_store {
 	const struct wset_store_ops *ops;
@@ -94,6 +143,37 @@ struct wset_store {
  */
 int wset_file_store_open(const char *path, struct wset_store **out);
 
+/*
+ * How durable a page's stored copy is before the page leaves guest memory.
+ * WRITTEN: written to the store file (the kernel's page cache) and
+ *          journalled: survives any crash or kill of the agent, not a
+ *          crash of the host.
+ * FSYNC:   also fdatasync()ed, data then journal, once per eviction step:
+ *          survives a host crash or power loss too, at the cost of two
+ *          flushes per step.
+ */
+enum wset_durability {
+	WSET_DURABILITY_WRITTEN = 0,
+	WSET_DURABILITY_FSYNC = 1,
+};
+
+/*
+ * Open a named, persistent store: directory/name.pages (the sparse page
+ * file) and directory/name.journal (the index journal), both created with
+ * mode 0600 when missing.  Existing files are reopened and the journal
+ * replayed, so the store holds every page put and not dropped before a
+ * crash (the store's each callback lists them).  name: 1 to 128 characters
+ * from [A-Za-z0-9._-], not starting with a dot.  Errors: -EINVAL (bad
+ * name or durability), or what open(2) and reading the journal gave.
+ */
+int wset_named_store_open(const char *directory, const char *name,
+			  enum wset_durability durability,
+			  struct wset_store **out);
+
+/* Remove a named store's files (once every page is back in memory).
+ * -ENOENT when there was none. */
+int wset_named_store_remove(const char *directory, const char *name);
+
 /* Close a store opened by wset_file_store_open() (or any store whose ops
  * have a close callback).  Accepts NULL. */
 void wset_store_close(struct wset_store *store);
@@ -104,18 +184,23 @@ void wset_store_close(struct wset_store *store);
  * resident_target:   stop evicting once resident bytes are at or below this
  *                    (0: no target, evict every page old enough).
  * max_evict_rate:    bytes per second at most (0: unlimited).
+ *
+ * wset_config embeds this struct, so it grows only into its reserved space:
+ * its size is always sizeof(struct wset_policy).
  */
 struct wset_policy {
+	uint32_t size;
 	bool enabled;
 	unsigned int min_idle_age;
 	uint64_t resident_target;
 	uint64_t max_evict_rate;
+	uint64_t reserved[4];
 };
 
 #define WSET_POLICY_INIT                                                     \
 	{                                                                    \
-		.enabled = false, .min_idle_age = 4, .resident_target = 0,   \
-		.max_evict_rate = 0,                                         \
+		.size = sizeof(struct wset_policy), .enabled = false,        \
+		.min_idle_age = 4, .resident_target = 0, .max_evict_rate = 0, \
 	}
 
 /*
@@ -135,8 +220,25 @@ struct wset_policy {
  *                 store_dir owned by the wset.
  * store_dir:      directory for the default store (NULL: $TMPDIR or /var/tmp).
  * policy:         initial eviction policy.
+ * fetch_retries:  a fault whose page the store cannot give is retried every
+ *                 5 ms; after this many tries (0: 200, about 1 s) it is
+ *                 escalated: counted in wset_counters.fault_escalations and
+ *                 .stalled_faults, then handled by last_resort.
+ * last_resort:    WSET_LAST_RESORT_WAIT: keep retrying (the faulting thread
+ *                 waits, the store may recover); WSET_LAST_RESORT_POISON:
+ *                 UFFDIO_POISON the page, so the access fails with SIGBUS
+ *                 (a memory error the VMM can forward to the guest) and the
+ *                 stored copy is kept.  -EOPNOTSUPP at creation when the
+ *                 kernel lacks UFFD_FEATURE_POISON.  A fault is never
+ *                 answered with zeroes for a page the store holds.
  */
+enum wset_last_resort {
+	WSET_LAST_RESORT_WAIT = 0,
+	WSET_LAST_RESORT_POISON = 1,
+};
+
 struct wset_config {
+	uint32_t size;
 	enum wset_mechanism mechanism;
 	unsigned int interval_ms;
 	unsigned int wss_age;
@@ -145,14 +247,19 @@ struct wset_config {
 	struct wset_store *store;
 	const char *store_dir;
 	struct wset_policy policy;
+	unsigned int fetch_retries;
+	enum wset_last_resort last_resort;
+	uint64_t reserved[8];
 };
 
 #define WSET_CONFIG_INIT                                                     \
 	{                                                                    \
+		.size = sizeof(struct wset_config),                          \
 		.mechanism = WSET_MECHANISM_AUTO, .interval_ms = 1000,       \
 		.wss_age = 1, .fault_threads = 1, .prefetch_pages = 16,      \
 		.store = NULL, .store_dir = NULL,                            \
-		.policy = WSET_POLICY_INIT,                                  \
+		.policy = WSET_POLICY_INIT, .fetch_retries = 200,            \
+		.last_resort = WSET_LAST_RESORT_WAIT,                        \
 	}
 
 /*
@@ -160,6 +267,7 @@ struct wset_config {
  * kernel lacks when neither mechanism is available, else "".
  */
 struct wset_probe {
+	uint32_t size;
 	uint64_t uffd_features;	 /* as reported by UFFDIO_API */
 	bool has_rwp;		 /* UFFD_FEATURE_RWP and UFFD_FEATURE_RWP_ASYNC */
 	bool has_wp_async;	 /* UFFD_FEATURE_WP_ASYNC */
@@ -167,7 +275,10 @@ struct wset_probe {
 	bool has_move;		 /* UFFD_FEATURE_MOVE (anon eviction) */
 	enum wset_mechanism best; /* AUTO when none is usable */
 	char missing[128];
+	uint64_t reserved[4];
 };
+
+#define WSET_PROBE_INIT { .size = sizeof(struct wset_probe) }
 
 /* Ask the kernel what it supports.  Opens and closes a scratch
  * userfaultfd; -EPERM or -ENOSYS when userfaultfd is not available. */
@@ -195,6 +306,18 @@ int wset_create(const struct wset_config *cfg, struct wset **out);
  * pagemap_fd:      an open /proc/<pid>/pagemap, or -1 to open it from pid.
  *                  Ownership passes to the wset on success.
  *
+ * flags:           0, or WSET_ADOPT_RESUME: the uffd was set up already
+ *                  (UFFDIO_API done, regions registered), by an earlier
+ *                  agent that died or was restarted, or by the VMM itself.
+ *                  The mechanism and features are read from the uffd's
+ *                  fdinfo instead of negotiated: rwp or wp as the earlier
+ *                  agent chose, WSET_MECHANISM_MISSING_ONLY for features
+ *                  without tracking.  Add the same regions in the same
+ *                  order as before, then call wset_resume(): until it
+ *                  returns, faults on pages not known to be evicted wait
+ *                  (the store may hold them), never zero-filled.  -EINVAL
+ *                  if UFFDIO_API was never called on it.
+ *
  * Limits: anonymous regions of an adopted process are tracked and fetched
  * back but not evicted (freeing the staging copy needs MADV_DONTNEED in
  * that process); with the wp mechanism, file-backed regions are not evicted
@@ -202,21 +325,48 @@ int wset_create(const struct wset_config *cfg, struct wset **out);
  * Such pages are counted in wset_counters.unevictable_pages.
  */
 struct wset_adopt {
+	uint32_t size;
 	int uffd;
 	pid_t pid;
 	int pagemap_fd;
+	unsigned int flags;
+	uint32_t reserved[7];
 };
 
-#define WSET_ADOPT_INIT { .uffd = -1, .pid = 0, .pagemap_fd = -1 }
+#define WSET_ADOPT_RESUME (1u << 0)
+
+#define WSET_ADOPT_INIT                                                      \
+	{                                                                    \
+		.size = sizeof(struct wset_adopt), .uffd = -1, .pid = 0,     \
+		.pagemap_fd = -1, .flags = 0,                                \
+	}
 
 int wset_adopt(const struct wset_config *cfg, const struct wset_adopt *adopt,
 	       struct wset **out);
 
 /*
- * Stop every thread, bring every evicted page back into guest memory,
- * unregister all regions (the kernel removes all protection) and free ws.
- * Returns 0, or the first error met while restoring (ws is freed anyway,
- * pages that could not be restored stay in the store).  Accepts NULL.
+ * After wset_adopt() with WSET_ADOPT_RESUME and the regions added: take
+ * over from the agent that died.  Every page the store holds (its each
+ * callback) is evicted unless guest memory has it (a crash between the
+ * copy and the hole punch: memory wins and the stored copy is dropped);
+ * an eviction step left half done is ended (async mode again, rwp); and
+ * every region is woken, so faults whose messages the dead agent read but
+ * never answered are delivered again.  Returns the number of evicted pages
+ * taken over, or -errno (-EOPNOTSUPP: the store cannot list its keys).
+ */
+int wset_resume(struct wset *ws);
+
+/*
+ * Stop every thread, bring every evicted page back into guest memory
+ * (file-backed pages are written into their memory file, without the
+ * target's address space; when the target is gone, -ESRCH, they are still
+ * written there, never dropped), unregister every region whose pages all
+ * came back (the kernel removes all protection) and free ws.
+ * Returns 0, or the first error met while restoring.  ws is freed anyway;
+ * pages that could not be restored stay in the store (list them with its
+ * each callback) and their regions stay registered, never unregistered
+ * into holes: while the VMM holds its own reference to the uffd, accesses
+ * to them wait for the next agent.  Accepts NULL.
  */
 int wset_destroy(struct wset *ws);
 
@@ -308,6 +458,7 @@ int wset_histogram(struct wset *ws, struct wset_histogram *hist);
  * the resolving ioctl.
  */
 struct wset_counters {
+	uint32_t size;
 	enum wset_mechanism mechanism;
 	uint64_t intervals;	     /* tracking intervals run */
 	uint64_t tracked_bytes;	     /* size of all regions */
@@ -329,7 +480,13 @@ struct wset_counters {
 	uint64_t faults;	     /* fault messages handled */
 	uint64_t fault_latency_us[WSET_LATENCY_BUCKETS];
 	struct wset_store_stats store;
+	uint64_t fault_escalations;  /* faults past fetch_retries, total */
+	uint64_t stalled_faults;     /* escalated faults still waiting now */
+	uint64_t poisoned_pages;     /* answered with UFFDIO_POISON */
+	uint64_t reserved[16];	     /* filled with zeroes */
 };
+
+#define WSET_COUNTERS_INIT { .size = sizeof(struct wset_counters) }
 
 int wset_counters(struct wset *ws, struct wset_counters *counters);
 

@@ -22,20 +22,31 @@ uint64_t __wset_now_ns(void)
 
 static int check_config(const struct wset_config *config)
 {
+	if (WSET_STRUCT_CHECK(config, struct wset_config, WSET_STRUCT_SIZE_MAX) ||
+	    WSET_POLICY_CHECK(&config->policy))
+		return -EINVAL;
 	if (config->mechanism != WSET_MECHANISM_AUTO &&
 	    config->mechanism != WSET_MECHANISM_RWP &&
-	    config->mechanism != WSET_MECHANISM_WP)
+	    config->mechanism != WSET_MECHANISM_WP &&
+	    config->mechanism != WSET_MECHANISM_MISSING_ONLY)
 		return -EINVAL;
 	if (config->interval_ms == 0 || config->wss_age == 0 ||
 	    config->wss_age > WSET_AGE_MAX)
 		return -EINVAL;
 	if (config->fault_threads == 0 || config->fault_threads > 64)
 		return -EINVAL;
-	if (config->store && (!config->store->ops || !config->store->ops->put ||
+	if (config->store && (!config->store->ops ||
+			      WSET_STRUCT_CHECK(config->store->ops,
+						struct wset_store_ops,
+						WSET_STRUCT_SIZE_MAX) ||
+			      !config->store->ops->put ||
 			      !config->store->ops->get ||
 			      !config->store->ops->drop))
 		return -EINVAL;
 	if (config->policy.min_idle_age > WSET_AGE_MAX)
+		return -EINVAL;
+	if (config->last_resort != WSET_LAST_RESORT_WAIT &&
+	    config->last_resort != WSET_LAST_RESORT_POISON)
 		return -EINVAL;
 	return 0;
 }
@@ -71,6 +82,7 @@ static void wset_free(struct wset *ws)
 		munmap(ws->staging, ws->staging_len);
 	free(ws->zero_page);
 	free(ws->fault_threads);
+	free(ws->handlers);
 	pthread_mutex_destroy(&ws->lock);
 	pthread_mutex_destroy(&ws->engine_lock);
 	pthread_mutex_destroy(&ws->tracker_lock);
@@ -81,10 +93,11 @@ static void wset_free(struct wset *ws)
 /* uffd is not yet initialised; pagemap_fd is open.  On failure neither is
  * closed (the caller still owns them). */
 static int wset_init(const struct wset_config *config, int uffd,
-		     int pagemap_fd, pid_t pid, bool remote, struct wset **out)
+		     int pagemap_fd, pid_t pid, bool remote, bool resume,
+		     struct wset **out)
 {
 	struct wset_config defaults = WSET_CONFIG_INIT;
-	struct wset_probe probe;
+	struct wset_probe probe = WSET_PROBE_INIT;
 	struct wset *ws;
 	int ret;
 
@@ -113,13 +126,30 @@ static int wset_init(const struct wset_config *config, int uffd,
 	pthread_cond_init(&ws->tracker_cond, NULL);
 	ws->rate_last_ns = __wset_now_ns();
 
-	ret = __wset_select(config, &probe, &ws->ops);
-	if (ret < 0)
-		goto out_free;
+	if (resume) {
+		/* Set up by the agent before us: learn, do not negotiate. */
+		uint64_t features = 0;
+
+		ret = __wset_uffd_features(uffd, &features);
+		if (ret == 0)
+			ret = __wset_resume_mechanism(config, features, &ws->ops);
+		if (ret < 0)
+			goto out_free;
+		ws->features = ws->ops->features(features & ~WSET_UFFD_INITIALIZED);
+		ws->resuming = true;
+	} else {
+		ret = __wset_select(config, &probe, &ws->ops);
+		if (ret < 0)
+			goto out_free;
+		ws->features = ws->ops->features(probe.uffd_features);
+		ret = __wset_uffd_api(uffd, ws->features, NULL);
+		if (ret < 0)
+			goto out_free;
+	}
 	ws->counters.mechanism = ws->ops->mechanism;
-	ws->features = ws->ops->features(probe.uffd_features);
-	ret = __wset_uffd_api(uffd, ws->features, NULL);
-	if (ret < 0)
+	ret = -EOPNOTSUPP;
+	if (config->last_resort == WSET_LAST_RESORT_POISON &&
+	    !(ws->features & UFFD_FEATURE_POISON))
 		goto out_free;
 
 	if (config->store) {
@@ -171,7 +201,7 @@ int wset_create(const struct wset_config *config, struct wset **out)
 		close(uffd);
 		return pagemap_fd;
 	}
-	ret = wset_init(config, uffd, pagemap_fd, getpid(), false, out);
+	ret = wset_init(config, uffd, pagemap_fd, getpid(), false, false, out);
 	if (ret < 0) {
 		close(uffd);
 		close(pagemap_fd);
@@ -184,7 +214,10 @@ int wset_adopt(const struct wset_config *config, const struct wset_adopt *adopt,
 {
 	int pagemap_fd, ret, saved = errno;
 
-	if (!out || !adopt || adopt->uffd < 0 || adopt->pid <= 0)
+	if (!out || !adopt ||
+	    WSET_STRUCT_CHECK(adopt, struct wset_adopt, WSET_STRUCT_SIZE_MAX) ||
+	    adopt->uffd < 0 || adopt->pid <= 0 ||
+	    (adopt->flags & ~WSET_ADOPT_RESUME))
 		return -EINVAL;
 	if (fcntl(adopt->uffd, F_GETFD) < 0) {
 		errno = saved;
@@ -203,7 +236,7 @@ int wset_adopt(const struct wset_config *config, const struct wset_adopt *adopt,
 			return pagemap_fd;
 	}
 	ret = wset_init(config, adopt->uffd, pagemap_fd, adopt->pid,
-			adopt->pid != getpid(), out);
+			adopt->pid != getpid(), adopt->flags & WSET_ADOPT_RESUME, out);
 	if (ret < 0 && adopt->pagemap_fd < 0)
 		close(pagemap_fd);
 	return ret;
@@ -227,7 +260,11 @@ int wset_destroy(struct wset *ws)
 		err = __wset_restore_region_locked(ws, region);
 		if (err < 0 && ret == 0)
 			ret = err;
-		__wset_uffd_unregister(ws->uffd, region->addr, region->len);
+		/* Unregistering would turn what could not come back into holes
+		 * (zeroes): leave it registered, so that accesses wait for the
+		 * next agent while the VMM holds the userfaultfd. */
+		if (err == 0)
+			__wset_uffd_unregister(ws->uffd, region->addr, region->len);
 	}
 	if (ws->staging)
 		__wset_uffd_unregister(ws->uffd, (uintptr_t)ws->staging,

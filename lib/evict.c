@@ -169,6 +169,25 @@ static void copy_out(struct wset *ws, struct step *step)
 	}
 }
 
+/* Before any page of the step leaves guest memory, its stored copy must be
+ * as durable as the store promises; if it cannot be, the step is given up
+ * and every page stays resident. */
+static void make_durable(struct wset *ws, struct step *step)
+{
+	if (!ws->store->ops->sync || ws->store->ops->sync(ws->store->priv) == 0)
+		return;
+	for (size_t i = 0; i < step->count; i++) {
+		if (step->result[i] != STEP_STORED)
+			continue;
+		ws->store->ops->drop(ws->store->priv,
+				     __wset_store_key(step->region, step->pages[i]),
+				     step->region->page_size);
+		__wset_count(&ws->counters.store_put_errors, 1);
+		__wset_count(&ws->counters.abandoned, 1);
+		step->result[i] = STEP_ABANDONED;
+	}
+}
+
 static int punch_hole(struct wset_region *region, uint64_t page)
 {
 	int saved = errno, ret = 0;
@@ -310,6 +329,7 @@ static uint64_t run_step(struct wset *ws, struct step *step, int *error)
 		isolate_anon(ws, step);
 	}
 	copy_out(ws, step);
+	make_durable(ws, step);
 	drop_and_give_back(ws, step);
 	stored = finish(ws, step);
 out_end:

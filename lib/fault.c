@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Handler threads: read userfaultfd messages and resolve them. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -11,14 +15,26 @@
 #define MESSAGES_PER_READ 16
 /* About a second of WSET_RETRY_MS periods. */
 #define UNKNOWN_ADDRESS_RETRIES 200
+/* Faults one handler thread keeps for retrying; allocated with the thread,
+ * so that the retry path never allocates.  Beyond them, a fault is retried
+ * in place (the thread waits with it) rather than dropped. */
+#define RETRY_SLOTS 1024
 
-/* A MISSING fault whose store read failed, retried until it succeeds. */
+/* A fault that could not be resolved yet (store read failed, mm
+ * changing, address not known yet). */
 struct retry {
+	bool used;
+	bool escalated;
 	uint64_t addr;
 	uint64_t flags;
 	uint64_t started_ns;
 	unsigned int attempts;
-	struct retry *next;
+};
+
+struct handler {
+	struct wset *ws;
+	struct retry retries[RETRY_SLOTS];
+	unsigned int pending;
 };
 
 static void record_latency(struct wset *ws, uint64_t started_ns)
@@ -43,6 +59,10 @@ static int handle_missing(struct wset *ws, struct wset_region *region,
 
 	if (state & (PAGE_BUSY | PAGE_RESOLVING))
 		return 0; /* the owner of the page wakes us */
+	/* Taking over from a dead agent: the store may hold this page; it
+	 * waits until wset_resume() knows, never zeroes meanwhile. */
+	if (!(state & PAGE_EVICTED) && __atomic_load_n(&ws->resuming, __ATOMIC_ACQUIRE))
+		return -EAGAIN;
 	if (!(state & PAGE_EVICTED))
 		return __wset_zero_fill(ws, region, addr);
 	ret = __wset_fetch(ws, region, page, FETCH_FAULT);
@@ -56,7 +76,9 @@ static int handle_missing(struct wset *ws, struct wset_region *region,
 		return __wset_uffd_wake(ws->uffd, addr, region->page_size);
 	if (ret == -ESRCH)
 		return ret;
-	return -EAGAIN; /* store error or mm changing: retry later */
+	if (ret == -EAGAIN)
+		return -EAGAIN; /* mm changing: retry later */
+	return -EIO; /* the store could not give the page: retry, escalate */
 }
 
 /* RWP (sync mode) or MINOR (wp, zapped batch) protection faults. */
@@ -82,9 +104,60 @@ static void release_claim(struct wset *ws, struct wset_region *region,
 	pthread_mutex_lock(&ws->lock);
 	region->state[page] &= (uint8_t)~PAGE_RESOLVING;
 	pthread_mutex_unlock(&ws->lock);
-	if (result != -EAGAIN && result != -EBUSY)
+	if (result != -EAGAIN && result != -EBUSY && result != -EIO)
 		__wset_uffd_wake(ws->uffd, __wset_page_addr(region, page),
 				 region->page_size);
+}
+
+/* The page size of the target's mapping at addr (smaps), 4096 if unknown. */
+static uint64_t mapping_page_size(struct wset *ws, uint64_t addr)
+{
+	char path[64], line[256];
+	uint64_t start = 0, end = 0, size = 4096;
+	bool inside = false;
+	int saved = errno;
+	FILE *smaps;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)ws->pid);
+	smaps = fopen(path, "re");
+	while (smaps && fgets(line, sizeof(line), smaps)) {
+		unsigned long long kib;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &start, &end) == 2)
+			inside = addr >= start && addr < end;
+		else if (inside && sscanf(line, "KernelPageSize: %llu kB", &kib) == 1) {
+			size = kib * 1024;
+			break;
+		}
+	}
+	if (smaps)
+		fclose(smaps);
+	errno = saved;
+	return size;
+}
+
+/* A fault outside every region, still unknown after a while (the staging
+ * area, memory the VMM registered itself): the zeroes any untouched page
+ * has, in the page size of its mapping (hugetlbfs takes no ZEROPAGE). */
+static int zero_unknown(struct wset *ws, uint64_t address)
+{
+	uint64_t size = mapping_page_size(ws, address), start = address & ~(size - 1);
+	int saved = errno, ret;
+	void *zeroes;
+
+	if (size == 4096)
+		return __wset_uffd_zeropage(ws->uffd, start, size, true);
+	/* Never touched, so it reads as zeroes without taking memory. */
+	zeroes = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (zeroes == MAP_FAILED) {
+		ret = -errno;
+		errno = saved;
+		return ret == -ENOMEM ? -EAGAIN : ret;
+	}
+	ret = __wset_uffd_copy(ws->uffd, start, zeroes, size, true);
+	munmap(zeroes, size);
+	errno = saved;
+	return ret == -EEXIST ? 0 : ret;
 }
 
 static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
@@ -114,10 +187,10 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 	/* In no region: a fault at the new address of a region whose REMAP
 	 * event another thread is still handling.  Wait for it; what is
 	 * still unknown after a while (the staging area) gets zeroes. */
-	if (!region && !last_chance)
+	if (!region && (!last_chance || __atomic_load_n(&ws->resuming, __ATOMIC_ACQUIRE)))
 		return -EAGAIN;
 	if (!region)
-		return __wset_uffd_zeropage(ws->uffd, address & ~4095ull, 4096, true);
+		return zero_unknown(ws, address);
 
 	if (flags & (UFFD_PAGEFAULT_FLAG_RWP | UFFD_PAGEFAULT_FLAG_MINOR))
 		ret = handle_protection(ws, region, page, state);
@@ -125,7 +198,7 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 		ret = handle_missing(ws, region, page, state);
 	if (claimed)
 		release_claim(ws, region, page, ret);
-	if (ret == -EAGAIN || ret == -EBUSY)
+	if (ret == -EBUSY)
 		return -EAGAIN;
 	if (ret == 0)
 		record_latency(ws, started_ns);
@@ -226,42 +299,105 @@ static int handle_message(struct wset *ws, const struct uffd_msg *msg,
 	return ret;
 }
 
-static void queue_retry(struct retry **list, const struct uffd_msg *msg,
-			uint64_t started_ns)
+static bool retryable(int result)
 {
-	struct retry *retry = malloc(sizeof(*retry));
-
-	if (!retry)
-		return; /* the thread stays blocked; the next fault re-queues */
-	retry->addr = msg->arg.pagefault.address;
-	retry->flags = msg->arg.pagefault.flags;
-	retry->attempts = 0;
-	retry->started_ns = started_ns;
-	retry->next = *list;
-	*list = retry;
+	return result == -EAGAIN || result == -EIO;
 }
 
-static void run_retries(struct wset *ws, struct retry **list)
+/* Past fetch_retries: count it, then the last resort.  Returns true when
+ * the fault is answered (poisoned). */
+static bool escalate(struct wset *ws, struct retry *retry, int result)
 {
-	struct retry **link = list;
-
-	while (*link) {
-		struct retry *retry = *link;
-
-		if (handle_fault(ws, retry->addr, retry->flags, retry->started_ns,
-				 ++retry->attempts > UNKNOWN_ADDRESS_RETRIES) == -EAGAIN) {
-			link = &retry->next;
-			continue;
-		}
-		*link = retry->next;
-		free(retry);
+	if (!retry->escalated) {
+		retry->escalated = true;
+		__wset_count(&ws->counters.fault_escalations, 1);
+		__wset_count(&ws->counters.stalled_faults, 1);
 	}
+	if (result != -EIO || ws->config.last_resort != WSET_LAST_RESORT_POISON)
+		return false;
+	pthread_mutex_lock(&ws->lock);
+	struct wset_region *region = __wset_find_region(ws, retry->addr);
+	uint64_t size = region ? region->page_size : 4096;
+	pthread_mutex_unlock(&ws->lock);
+	if (__wset_uffd_poison(ws->uffd, retry->addr & ~(size - 1), size) < 0)
+		return false;
+	__wset_count(&ws->counters.poisoned_pages, 1);
+	return true;
+}
+
+static void retire(struct wset *ws, struct handler *handler, struct retry *retry)
+{
+	if (retry->escalated)
+		__atomic_fetch_sub(&ws->counters.stalled_faults, 1, __ATOMIC_RELAXED);
+	retry->used = false;
+	handler->pending--;
+}
+
+/* One more try; false while the fault still waits. */
+static bool try_again(struct wset *ws, struct retry *retry)
+{
+	unsigned int limit = ws->config.fetch_retries ? ws->config.fetch_retries : 200;
+	int result = handle_fault(ws, retry->addr, retry->flags, retry->started_ns,
+				  ++retry->attempts > UNKNOWN_ADDRESS_RETRIES);
+
+	if (!retryable(result))
+		return true;
+	return retry->attempts >= limit && escalate(ws, retry, result);
+}
+
+static void queue_retry(struct wset *ws, struct handler *handler,
+			const struct uffd_msg *msg, uint64_t started_ns)
+{
+	const struct timespec pause = { .tv_nsec = WSET_RETRY_MS * 1000000L };
+	struct retry *retry = NULL, in_place = { 0 };
+
+	/* A fault woken to try again comes back as a new message: the retry
+	 * already queued for its page answers both. */
+	for (unsigned int i = 0; i < RETRY_SLOTS; i++)
+		if (handler->retries[i].used &&
+		    handler->retries[i].addr >> 12 == msg->arg.pagefault.address >> 12)
+			return;
+	for (unsigned int i = 0; i < RETRY_SLOTS && !retry; i++)
+		if (!handler->retries[i].used)
+			retry = &handler->retries[i];
+	*(retry ? retry : &in_place) = (struct retry){
+		.used = true, .addr = msg->arg.pagefault.address,
+		.flags = msg->arg.pagefault.flags, .started_ns = started_ns,
+	};
+	if (retry) {
+		handler->pending++;
+		return;
+	}
+	/* Every slot is taken: this thread waits with the fault. */
+	while (!try_again(ws, &in_place))
+		nanosleep(&pause, NULL);
+	if (in_place.escalated)
+		__atomic_fetch_sub(&ws->counters.stalled_faults, 1, __ATOMIC_RELAXED);
+}
+
+static void run_retries(struct wset *ws, struct handler *handler)
+{
+	for (unsigned int i = 0; i < RETRY_SLOTS && handler->pending; i++) {
+		struct retry *retry = &handler->retries[i];
+
+		if (retry->used && try_again(ws, retry))
+			retire(ws, handler, retry);
+	}
+}
+
+/* The handler cannot go on: better a loud exit than faults left asleep
+ * (a restarted agent takes over from its state directory). */
+static void handler_fails(const char *why)
+{
+	fprintf(stderr, "libwset: fault handler thread: %s: aborting, so that no "
+		"fault is left unanswered\n", why);
+	abort();
 }
 
 static void *fault_thread(void *arg)
 {
-	struct wset *ws = arg;
-	struct retry *retries = NULL;
+	struct handler *handler = arg;
+	struct wset *ws = handler->ws;
 	struct uffd_msg msgs[MESSAGES_PER_READ];
 
 	for (;;) {
@@ -269,31 +405,27 @@ static void *fault_thread(void *arg)
 			{ .fd = ws->uffd, .events = POLLIN },
 			{ .fd = ws->stop_fd, .events = POLLIN },
 		};
-		int ready = poll(fds, 2, retries ? WSET_RETRY_MS : -1);
+		int ready = poll(fds, 2, handler->pending ? WSET_RETRY_MS : -1);
 
 		if (ready < 0 && errno != EINTR)
-			break;
+			handler_fails(strerror(errno));
 		if (fds[1].revents)
 			break;
 		if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))
-			break;
+			handler_fails("the userfaultfd reports an error");
 		if (fds[0].revents & POLLIN) {
 			ssize_t got = read(ws->uffd, msgs, sizeof(msgs));
 			uint64_t now = __wset_now_ns();
 
 			for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof(msgs[0]); i++)
-				if (handle_message(ws, &msgs[i], now) == -EAGAIN)
-					queue_retry(&retries, &msgs[i], now);
+				if (retryable(handle_message(ws, &msgs[i], now)))
+					queue_retry(ws, handler, &msgs[i], now);
 		}
-		if (retries)
-			run_retries(ws, &retries);
+		if (handler->pending)
+			run_retries(ws, handler);
 	}
-	while (retries) {
-		struct retry *next = retries->next;
-
-		free(retries);
-		retries = next;
-	}
+	/* Stopping: faults still pending stay for the next handler (the
+	 * kernel keeps them asleep until the uffd is woken or closed). */
 	return NULL;
 }
 
@@ -302,11 +434,15 @@ int __wset_fault_threads_start(struct wset *ws)
 	unsigned int count = ws->config.fault_threads;
 
 	ws->fault_threads = calloc(count, sizeof(*ws->fault_threads));
-	if (!ws->fault_threads)
+	ws->handlers = calloc(count, sizeof(struct handler));
+	if (!ws->fault_threads || !ws->handlers)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < count; i++) {
-		int ret = pthread_create(&ws->fault_threads[i], NULL,
-					 fault_thread, ws);
+		struct handler *handler = (struct handler *)ws->handlers + i;
+		int ret;
+
+		handler->ws = ws;
+		ret = pthread_create(&ws->fault_threads[i], NULL, fault_thread, handler);
 		if (ret) {
 			ws->fault_thread_count = i;
 			__wset_fault_threads_stop(ws);

@@ -2,6 +2,8 @@
 /* Fetch-back: evicted pages return with UFFDIO_COPY, others are zeroed. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "internal.h"
@@ -24,6 +26,37 @@ static int copy_in(struct wset *ws, uint64_t addr, const void *buf,
 			return ret;
 		nanosleep(&pause, NULL);
 	}
+}
+
+/*
+ * File-backed: put the page back into the memory file itself, without the
+ * VMM's address space: the fast path for restores, and the only way left
+ * once the VMM is gone (a vhost-user backend or a successor may still map
+ * the file).  hugetlbfs takes no write(2): copy through the I/O view.
+ */
+static int write_back(struct wset_region *region, uint64_t page, const void *buf)
+{
+	uint64_t done = 0, at = region->offset + page * region->page_size;
+	int saved = errno, ret = 0;
+
+	if (region->hugetlb) {
+		memcpy(region->io_view + page * region->page_size, buf, region->page_size);
+		return 0;
+	}
+	while (done < region->page_size) {
+		ssize_t n = pwrite(region->fd, (const char *)buf + done,
+				   region->page_size - done, (off_t)(at + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (uint64_t)n;
+	}
+	errno = saved;
+	return ret;
 }
 
 /*
@@ -66,8 +99,20 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	/* Publish the new state before the faulting thread runs again, so
 	 * that what it reads next (counters, ages) already says so.  Other
 	 * threads see the page as soon as it is copied in: publish at once. */
-	ret = copy_in(ws, addr, buf, region->page_size, false,
-		      reason == FETCH_RESTORE);
+	if (region->kind == REGION_FILE && reason == FETCH_RESTORE) {
+		ret = write_back(region, page, buf);
+	} else {
+		ret = copy_in(ws, addr, buf, region->page_size, false,
+			      reason == FETCH_RESTORE);
+		/* -EEXIST: guest memory has the page after all (an agent died
+		 * between storing it and freeing it, or the VMM wrote it through
+		 * another mapping).  Memory is the newer copy: keep it. */
+		if (ret == -EEXIST)
+			ret = 0;
+		/* -ESRCH: the VMM is gone; its memory file may not be. */
+		if (ret == -ESRCH && region->kind == REGION_FILE)
+			ret = write_back(region, page, buf);
+	}
 	if (ret < 0)
 		goto out_unbusy;
 	free(buf);

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -94,6 +95,7 @@ struct wset_mechanism_ops {
 
 extern const struct wset_mechanism_ops __wset_rwp_ops;
 extern const struct wset_mechanism_ops __wset_wp_ops;
+extern const struct wset_mechanism_ops __wset_missing_ops;
 
 struct wset {
 	struct wset_config config;
@@ -104,6 +106,9 @@ struct wset {
 	int pagemap_fd;
 	pid_t pid;
 	bool remote;
+	/* Adopted with WSET_ADOPT_RESUME and wset_resume() not done yet: a
+	 * page not known to be evicted may still be one (atomic). */
+	bool resuming;
 
 	/* Protects regions' per-page arrays, region list, policy, counters
 	 * that are not atomics. Never held across a uffd ioctl or madvise:
@@ -127,6 +132,7 @@ struct wset {
 	/* Threads. */
 	int stop_fd; /* eventfd: wakes handler threads to exit */
 	pthread_t *fault_threads;
+	void *handlers; /* per thread, with its retry slots (fault.c) */
 	unsigned int fault_thread_count;
 	pthread_t tracker;
 	bool tracker_running;
@@ -157,6 +163,22 @@ static inline uint64_t __wset_page_addr(const struct wset_region *region,
 
 uint64_t __wset_now_ns(void);
 
+/* struct_size.c: a struct the caller passes in (size at least the known
+ * layout, at most limit, zero from used on) and one the library fills (up
+ * to the caller's size, never past the known layout). */
+int __wset_struct_check(const void *caller, uint32_t size, size_t used,
+			size_t known, size_t limit);
+int __wset_struct_fill(void *caller, uint32_t size, const void *filled,
+		       size_t known);
+#define WSET_STRUCT_CHECK(ptr, type, limit)                                 \
+	__wset_struct_check((ptr), (ptr)->size, offsetof(type, reserved),   \
+			    sizeof(type), (limit))
+#define WSET_STRUCT_FILL(ptr, filled)                                       \
+	__wset_struct_fill((ptr), (ptr)->size, (filled), sizeof(*(filled)))
+/* wset_config embeds the policy: it grows only into its reserved space. */
+#define WSET_POLICY_CHECK(policy)                                           \
+	WSET_STRUCT_CHECK((policy), struct wset_policy, sizeof(struct wset_policy))
+
 /* probe.c */
 int __wset_query_features(uint64_t *features);
 uint64_t __wset_common_features(uint64_t offered);
@@ -180,6 +202,15 @@ int __wset_uffd_move(int uffd, uint64_t dst, uint64_t src, uint64_t len);
 int __wset_uffd_writeprotect(int uffd, uint64_t addr, uint64_t len, bool protect);
 int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, uint64_t mode);
 int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable);
+int __wset_uffd_features(int uffd, uint64_t *features);
+int __wset_uffd_poison(int uffd, uint64_t addr, uint64_t len);
+/* The kernel's bit in the features word once UFFDIO_API has run
+ * (UFFD_FEATURE_INITIALIZED in fs/userfaultfd.c; not UAPI). */
+#define WSET_UFFD_INITIALIZED (1ull << 31)
+
+/* resume.c */
+int __wset_resume_mechanism(const struct wset_config *config, uint64_t features,
+			    const struct wset_mechanism_ops **ops);
 
 /* pagemap.c */
 typedef void (*__wset_scan_fn)(void *arg, uint64_t start, uint64_t end,
@@ -237,6 +268,17 @@ void __wset_fault_threads_stop(struct wset *ws);
 
 /* tracker.c */
 void __wset_tracker_stop(struct wset *ws);
+
+/* store_journal.c: the index journal of a named store. */
+struct wset_journal;
+int __wset_journal_open(const char *path, struct wset_journal **out);
+int __wset_journal_record(struct wset_journal *journal, bool put, uint64_t key,
+			  uint64_t len);
+int __wset_journal_sync(struct wset_journal *journal);
+uint64_t __wset_journal_stored_bytes(struct wset_journal *journal);
+int __wset_journal_each(struct wset_journal *journal,
+			int (*fn)(void *arg, uint64_t key, size_t len), void *arg);
+void __wset_journal_close(struct wset_journal *journal);
 
 /* store.c */
 static inline uint64_t __wset_store_key(const struct wset_region *region,

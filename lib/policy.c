@@ -6,7 +6,7 @@
 
 static int check_policy(const struct wset_policy *policy)
 {
-	if (policy->min_idle_age > WSET_AGE_MAX)
+	if (WSET_POLICY_CHECK(policy) || policy->min_idle_age > WSET_AGE_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -28,12 +28,14 @@ int wset_set_policy(struct wset *ws, const struct wset_policy *policy)
 
 int wset_get_policy(struct wset *ws, struct wset_policy *policy)
 {
+	struct wset_policy current;
+
 	if (!ws || !policy)
 		return -EINVAL;
 	pthread_mutex_lock(&ws->lock);
-	*policy = ws->policy;
+	current = ws->policy;
 	pthread_mutex_unlock(&ws->lock);
-	return 0;
+	return WSET_STRUCT_FILL(policy, &current);
 }
 
 /* Bytes the policy lets go now: above the resident target, and within

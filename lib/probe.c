@@ -47,14 +47,14 @@ static bool has_pagemap_scan(void)
 	return ok;
 }
 
-int wset_probe(struct wset_probe *out)
+int wset_probe(struct wset_probe *caller)
 {
+	struct wset_probe probe = WSET_PROBE_INIT, *out = &probe;
 	uint64_t features = 0;
 	int ret;
 
-	if (!out)
+	if (!caller)
 		return -EINVAL;
-	memset(out, 0, sizeof(*out));
 	ret = __wset_query_features(&features);
 	if (ret < 0)
 		return ret;
@@ -80,7 +80,7 @@ int wset_probe(struct wset_probe *out)
 	else if (!out->has_rwp)
 		snprintf(out->missing, sizeof(out->missing),
 			 "no UFFD_FEATURE_RWP: reads are invisible to tracking");
-	return 0;
+	return WSET_STRUCT_FILL(caller, out);
 }
 
 int __wset_select(const struct wset_config *config,
@@ -106,6 +106,8 @@ int __wset_select(const struct wset_config *config,
 			return -EOPNOTSUPP;
 		*ops = &__wset_wp_ops;
 		return 0;
+	case WSET_MECHANISM_MISSING_ONLY:
+		return -EINVAL; /* only for a uffd set up already */
 	}
 	return -EINVAL;
 }
@@ -119,6 +121,8 @@ const char *wset_mechanism_name(enum wset_mechanism mechanism)
 		return "rwp";
 	case WSET_MECHANISM_WP:
 		return "wp";
+	case WSET_MECHANISM_MISSING_ONLY:
+		return "missing-only";
 	}
 	return "unknown";
 }
@@ -131,5 +135,6 @@ uint64_t __wset_common_features(uint64_t offered)
 	return offered & (UFFD_FEATURE_MISSING_SHMEM |
 			  UFFD_FEATURE_MISSING_HUGETLBFS |
 			  UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
-			  UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_MOVE);
+			  UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_MOVE |
+			  UFFD_FEATURE_POISON);
 }

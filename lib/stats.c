@@ -83,11 +83,11 @@ int wset_counters(struct wset *ws, struct wset_counters *counters)
 		}
 	}
 	pthread_mutex_unlock(&ws->lock);
+	memset(out.reserved, 0, sizeof(out.reserved));
 	memset(&out.store, 0, sizeof(out.store));
 	if (ws->store->ops->stats)
 		ws->store->ops->stats(ws->store->priv, &out.store);
-	*counters = out;
-	return 0;
+	return WSET_STRUCT_FILL(counters, &out);
 }
 
 int wset_histogram(struct wset *ws, struct wset_histogram *hist)

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The sparse-file store: a page lives at its key as file offset. */
+/*
+ * The sparse-file store: a page lives at its key as file offset.  A named
+ * store adds an index journal (store_journal.c) and keeps both files, so
+ * that a restarted agent finds every page it had evicted.
+ */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,6 +19,8 @@
 struct file_store {
 	struct wset_store store;
 	int fd;
+	struct wset_journal *journal; /* named stores only */
+	enum wset_durability durability;
 	uint64_t stored_bytes;
 	uint64_t put_count;
 	uint64_t get_count;
@@ -49,7 +56,12 @@ static int file_put(void *priv, uint64_t key, const void *data, size_t len)
 	struct file_store *fs = priv;
 	int saved = errno;
 	int ret = transfer(fs, true, key, (void *)data, len);
-
+	/* The data first: a journal record names only data already there. */
+	if (ret == 0 && fs->journal) {
+		ret = __wset_journal_record(fs->journal, true, key, len);
+		if (ret < 0)
+			__wset_count(&fs->error_count, 1);
+	}
 	if (ret == 0)
 		__wset_count(&fs->stored_bytes, len);
 	errno = saved;
@@ -70,6 +82,16 @@ static int file_drop(void *priv, uint64_t key, size_t len)
 	struct file_store *fs = priv;
 	int saved = errno;
 
+	/* Forgotten in the journal before the data goes. */
+	if (fs->journal) {
+		int ret = __wset_journal_record(fs->journal, false, key, len);
+
+		if (ret < 0) {
+			__wset_count(&fs->error_count, 1);
+			errno = saved;
+			return ret;
+		}
+	}
 	if (fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)key, (off_t)len) < 0) {
 		int ret = -errno;
@@ -99,16 +121,60 @@ static void file_close(void *priv)
 	struct file_store *fs = priv;
 
 	close(fs->fd);
+	__wset_journal_close(fs->journal);
 	free(fs);
 }
 
-static const struct wset_store_ops file_store_ops = {
+static int file_sync(void *priv)
+{
+	struct file_store *fs = priv;
+	int saved = errno, ret = 0;
+
+	if (fs->durability != WSET_DURABILITY_FSYNC)
+		return 0;
+	/* Data, then the journal that names it. */
+	if (fdatasync(fs->fd) < 0)
+		ret = -errno;
+	if (ret == 0 && fs->journal)
+		ret = __wset_journal_sync(fs->journal);
+	if (ret < 0)
+		__wset_count(&fs->error_count, 1);
+	errno = saved;
+	return ret;
+}
+
+static int file_each(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
+		     void *arg)
+{
+	struct file_store *fs = priv;
+
+	return fs->journal ? __wset_journal_each(fs->journal, fn, arg) : -EOPNOTSUPP;
+}
+
+static const struct wset_store_ops file_store_ops = WSET_STORE_OPS_INIT(
 	.put = file_put,
 	.get = file_get,
 	.drop = file_drop,
 	.stats = file_stats,
 	.close = file_close,
-};
+	.sync = file_sync,
+	.each = file_each,
+);
+
+static struct file_store *store_new(int fd, struct wset_journal *journal,
+				    enum wset_durability durability)
+{
+	struct file_store *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return NULL;
+	fs->fd = fd;
+	fs->journal = journal;
+	fs->durability = durability;
+	fs->store.ops = &file_store_ops;
+	fs->store.priv = fs;
+	return fs;
+}
 
 /* An unlinked file in dir: nothing is left behind after a crash. */
 static int open_in_directory(const char *dir)
@@ -145,16 +211,91 @@ int wset_file_store_open(const char *path, struct wset_store **out)
 		errno = saved;
 		return fd;
 	}
-	fs = calloc(1, sizeof(*fs));
+	fs = store_new(fd, NULL, WSET_DURABILITY_WRITTEN);
 	if (!fs) {
 		close(fd);
 		errno = saved;
 		return -ENOMEM;
 	}
-	fs->fd = fd;
-	fs->store.ops = &file_store_ops;
-	fs->store.priv = fs;
 	*out = &fs->store;
 	errno = saved;
 	return 0;
+}
+
+static bool valid_name(const char *name)
+{
+	size_t length = name ? strlen(name) : 0;
+
+	if (length == 0 || length > 128 || name[0] == '.')
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
+			return false;
+	return true;
+}
+
+static int named_paths(const char *directory, const char *name, char *pages,
+		       char *journal)
+{
+	if (!directory || !*directory || !valid_name(name))
+		return -EINVAL;
+	if (snprintf(pages, PATH_MAX, "%s/%s.pages", directory, name) >= PATH_MAX ||
+	    snprintf(journal, PATH_MAX, "%s/%s.journal", directory, name) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int wset_named_store_open(const char *directory, const char *name,
+			  enum wset_durability durability,
+			  struct wset_store **out)
+{
+	char pages[PATH_MAX], journal_path[PATH_MAX];
+	struct wset_journal *journal;
+	struct file_store *fs;
+	int saved = errno, fd, ret;
+
+	if (!out || (durability != WSET_DURABILITY_WRITTEN &&
+		     durability != WSET_DURABILITY_FSYNC))
+		return -EINVAL;
+	ret = named_paths(directory, name, pages, journal_path);
+	if (ret < 0)
+		return ret;
+	fd = open(pages, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		errno = saved;
+		return ret;
+	}
+	ret = __wset_journal_open(journal_path, &journal);
+	if (ret < 0) {
+		close(fd);
+		errno = saved;
+		return ret;
+	}
+	fs = store_new(fd, journal, durability);
+	if (!fs) {
+		__wset_journal_close(journal);
+		close(fd);
+		errno = saved;
+		return -ENOMEM;
+	}
+	fs->stored_bytes = __wset_journal_stored_bytes(journal);
+	*out = &fs->store;
+	errno = saved;
+	return 0;
+}
+
+int wset_named_store_remove(const char *directory, const char *name)
+{
+	char pages[PATH_MAX], journal[PATH_MAX];
+	int saved = errno, ret = named_paths(directory, name, pages, journal);
+
+	if (ret < 0)
+		return ret;
+	if (unlink(journal) < 0)
+		ret = -errno;
+	if (unlink(pages) < 0 && ret == 0)
+		ret = -errno;
+	errno = saved;
+	return ret;
 }

@@ -2,6 +2,7 @@
 /* The userfaultfd ioctls libwset uses, each returning 0 or -errno. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -159,9 +160,48 @@ int __wset_uffd_rwprotect(int uffd, uint64_t addr, uint64_t len, uint64_t mode)
 	return uffd_ioctl(uffd, UFFDIO_RWPROTECT, &rwp);
 }
 
+int __wset_uffd_poison(int uffd, uint64_t addr, uint64_t len)
+{
+	struct uffdio_poison poison = { .range = { .start = addr, .len = len } };
+
+	return uffd_ioctl(uffd, UFFDIO_POISON, &poison);
+}
+
 int __wset_uffd_set_mode(int uffd, uint64_t enable, uint64_t disable)
 {
 	struct uffdio_set_mode mode = { .enable = enable, .disable = disable };
 
 	return uffd_ioctl(uffd, UFFDIO_SET_MODE, &mode);
+}
+
+/*
+ * The features word of a userfaultfd as its fdinfo shows it ("API:" line):
+ * what UFFDIO_API negotiated, plus the kernel's own "initialised" bit; 0
+ * when UFFDIO_API never ran.  This is how an agent learns what another
+ * process (an agent before it, or a VMM) set up on a uffd it received.
+ */
+int __wset_uffd_features(int uffd, uint64_t *features)
+{
+	char path[64], line[256];
+	int saved = errno, ret = -ENOENT;
+	FILE *file;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", uffd);
+	file = fopen(path, "re");
+	if (!file) {
+		ret = -errno;
+		errno = saved;
+		return ret;
+	}
+	while (fgets(line, sizeof(line), file)) {
+		unsigned long long api, word;
+
+		if (sscanf(line, "API: %llx:%llx", &api, &word) == 2) {
+			*features = word;
+			ret = 0;
+		}
+	}
+	fclose(file);
+	errno = saved;
+	return ret;
 }

@@ -21,6 +21,17 @@ DEMO_OBJS := $(patsubst tools/%.c,build/tools/obj/%.o,$(wildcard tools/demo-vmm/
 # What a VMM needs to hand its memory over, shared with the tests.
 HANDOVER_OBJS := build/tools/obj/demo-vmm/handover.o build/tools/obj/demo-vmm/guest_memory.o $(COMMON_OBJS)
 
+# The dynamic wsetd reaches systemd's fd store through libsystemd (Debian's
+# libsystemd-dev, from vm/deps.sh); Debian ships no static libsystemd, so the
+# static wsetd (the test guest) speaks the notify protocol itself.
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
+WSETD_DYNAMIC_OBJS := $(filter-out build/tools/obj/wsetd/notify.o,$(WSETD_OBJS))
+ifneq ($(SYSTEMD_LIBS),)
+WSETD_DYNAMIC_OBJS += build/tools/obj/wsetd/notify-libsystemd.o
+else
+WSETD_DYNAMIC_OBJS += build/tools/obj/wsetd/notify.o
+endif
+
 TOOLS := build/tools/wsetd build/tools/wsetctl build/tools/wset-demo-vmm
 TOOLS_STATIC := $(patsubst build/tools/%,build/tools/static/%,$(TOOLS))
 
@@ -38,8 +49,12 @@ build/tools/obj/%.o: tools/%.c $(wildcard tools/*/*.h) include/wset.h mk/tools.m
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(TOOLS_CFLAGS) -c $< -o $@
 
-build/tools/wsetd: $(WSETD_OBJS) $(WSET_STATIC)
-	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS)
+build/tools/obj/wsetd/notify-libsystemd.o: tools/wsetd/notify.c tools/wsetd/notify.h mk/tools.mk
+	@mkdir -p $(dir $@)
+	$(WSET_CC) $(TOOLS_CFLAGS) -DHAVE_LIBSYSTEMD $(shell pkg-config --cflags libsystemd) -c $< -o $@
+
+build/tools/wsetd: $(WSETD_DYNAMIC_OBJS) $(WSET_STATIC)
+	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS) $(SYSTEMD_LIBS)
 build/tools/wsetctl: $(WSETCTL_OBJS)
 	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS)
 build/tools/wset-demo-vmm: $(DEMO_OBJS)

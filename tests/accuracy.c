@@ -22,7 +22,7 @@ int main(int argc, char **argv)
 	enum test_memory kinds[2] = { MEMORY_ANON, MEMORY_MEMFD };
 	uint8_t *mem[2];
 	int fd[2];
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	struct wset_histogram hist;
 	struct wset_range ranges[8];
 	size_t range_count = 0;

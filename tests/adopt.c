@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	struct wset_adopt adopt = WSET_ADOPT_INIT;
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	struct layout layout;
 	int sockets[2], fds[2], ret, status;
 	uint64_t evicted = 0;

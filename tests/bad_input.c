@@ -8,19 +8,6 @@
 
 #include "testlib.h"
 
-#define ERRNO_CANARY 4242
-
-#define EXPECT(call, want)                                                    \
-	do {                                                                  \
-		errno = ERRNO_CANARY;                                         \
-		long got_ = (long)(call);                                     \
-		int errno_ = errno;                                           \
-		tap_ok(got_ == (long)(want) && errno_ == ERRNO_CANARY,        \
-		       "%s = %ld (want %ld), errno %s", #call, got_,          \
-		       (long)(want),                                          \
-		       errno_ == ERRNO_CANARY ? "untouched" : "changed");     \
-	} while (0)
-
 static int create_with(struct wset_config config)
 {
 	struct wset *ws = NULL;
@@ -34,11 +21,11 @@ static int create_with(struct wset_config config)
 int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT, bad;
-	struct wset_store_ops no_ops = { 0 };
+	struct wset_store_ops no_ops = WSET_STORE_OPS_INIT();
 	struct wset_store broken = { .ops = &no_ops };
 	struct wset_policy policy = WSET_POLICY_INIT;
 	struct wset_adopt adopt = WSET_ADOPT_INIT;
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	struct wset_histogram hist;
 	struct wset_range range;
 	struct wset_store *store;

@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = PAGES * page;
-	struct wset_counters before, after;
+	struct wset_counters before = WSET_COUNTERS_INIT, after = WSET_COUNTERS_INIT;
 	uint64_t evicted;
 	struct wset *ws;
 	uint8_t *mem, *moved;

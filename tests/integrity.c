@@ -284,7 +284,7 @@ static void *watchdog(void *arg)
 	pthread_mutex_lock(&watch.lock);
 	while (!watch.done) {
 		struct timespec deadline;
-		struct wset_counters counters;
+		struct wset_counters counters = WSET_COUNTERS_INIT;
 
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += PROGRESS_SECONDS;
@@ -335,7 +335,7 @@ static void *watchdog(void *arg)
 /* Has everything the test asserts happened at least once? */
 static bool progressed(struct wset *ws, struct chaos *chaos)
 {
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 
 	wset_counters(ws, &counters);
 	return counters.evictions > 0 && counters.refaults > 0 &&
@@ -398,7 +398,7 @@ int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	int cycles = 300, seconds = 0, chaos_ops = 0;
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	uint64_t evicted_total = 0;
 	static struct chaos chaos;
 	char why[256];

@@ -55,8 +55,8 @@ static void pause_ms(long ms)
 int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
-	struct wset_policy policy = WSET_POLICY_INIT, read_back;
-	struct wset_counters counters;
+	struct wset_policy policy = WSET_POLICY_INIT, read_back = WSET_POLICY_INIT;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	struct wset *ws;
 	uint8_t *mem;
 	size_t hot_evicted = 0;

@@ -15,7 +15,7 @@ static uint64_t fetched_after_one_touch(int argc, char **argv, unsigned int pref
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = PAGES * page;
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	struct wset *ws;
 	uint8_t *mem;
 	volatile uint8_t sink;

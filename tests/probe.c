@@ -16,7 +16,7 @@ int main(void)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	struct wset_config config = WSET_CONFIG_INIT;
-	struct wset_probe probe;
+	struct wset_probe probe = WSET_PROBE_INIT;
 	struct wset *ws = NULL;
 	int uffd, ret;
 

@@ -13,7 +13,7 @@ int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = PAGES * page;
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	uint8_t *mem[2];
 	int fd[2], id[2];
 	char why[256];

@@ -26,7 +26,7 @@ int main(int argc, char **argv)
 	size_t page = test_page_size(kind);
 	size_t pages = kind == MEMORY_HUGETLB ? 8 : 1024;
 	size_t len = pages * page;
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	uint64_t evicted = 0;
 	char why[256];
 	struct wset *ws;

@@ -50,12 +50,12 @@ static int flaky_stats(void *priv, struct wset_store_stats *stats)
 	return inner->ops->stats(inner->priv, stats);
 }
 
-static const struct wset_store_ops flaky_ops = {
+static const struct wset_store_ops flaky_ops = WSET_STORE_OPS_INIT(
 	.put = flaky_put,
 	.get = flaky_get,
 	.drop = flaky_drop,
-	.stats = flaky_stats,
-};
+	.stats = flaky_stats
+);
 
 struct area {
 	enum test_memory kind;
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	struct wset_store flaky = { .ops = &flaky_ops, .priv = NULL };
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	const struct timespec pause = { .tv_nsec = 200 * 1000000L };
 	uint64_t generation = 0x5eed, evicted = 0;
 	size_t len = PAGES * (size_t)sysconf(_SC_PAGESIZE);
@@ -116,12 +116,13 @@ int main(int argc, char **argv)
 	page = (size_t)sysconf(_SC_PAGESIZE);
 	config.mechanism = test_mechanism(argc, argv);
 	config.store = &flaky;
+	config.fetch_retries = 10; /* escalate after about 50 ms */
 	test_require(config.mechanism);
 	ret = wset_file_store_open(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", &inner);
 	if (ret < 0)
 		tap_bail("file store: %s", strerror(-ret));
 	ws = test_create(&config);
-	tap_plan(12);
+	tap_plan(14);
 	for (int a = 0; a < 2; a++) {
 		areas[a].mem = test_memory(areas[a].kind, len, &areas[a].fd, why, sizeof(why));
 		if (!areas[a].mem)
@@ -169,12 +170,23 @@ int main(int argc, char **argv)
 	wset_counters(ws, &counters);
 	tap_ok(counters.store_get_errors > 0, "failed gets are counted: %llu",
 	       (unsigned long long)counters.store_get_errors);
+	for (int waited = 0; waited < 30000 && !counters.stalled_faults; waited += 10) {
+		const struct timespec tick = { .tv_nsec = 10 * 1000000L };
+
+		nanosleep(&tick, NULL);
+		wset_counters(ws, &counters);
+	}
+	tap_ok(counters.fault_escalations > 0 && counters.stalled_faults > 0,
+	       "past fetch_retries the fault is escalated, and keeps waiting: %llu "
+	       "escalations, %llu stalled", (unsigned long long)counters.fault_escalations,
+	       (unsigned long long)counters.stalled_faults);
 	ret = wset_restore_all(ws);
 	tap_ok(ret < 0, "restore_all reports the store error: %d", ret);
 	atomic_store(&fail_get, false);
 	pthread_join(thread, NULL);
 	tap_ok(reader_bad == 0, "reader sees every page intact after recovery");
 	wset_counters(ws, &counters);
+	tap_ok(counters.stalled_faults == 0, "no fault is stalled after recovery");
 	tap_ok(counters.evicted_bytes == 0 && counters.store.stored_bytes == 0,
 	       "all pages back, store empty: %llu evicted, %llu stored",
 	       (unsigned long long)counters.evicted_bytes,

@@ -103,6 +103,20 @@ static inline int tap_done(void)
 	return tap_failed ? 1 : 0;
 }
 
+/* One TAP line: call returns want and leaves errno as it was. */
+#define ERRNO_CANARY 4242
+#define EXPECT(call, want) EXPECT_AS(call, want, #call)
+#define EXPECT_AS(call, want, what)                                           \
+	do {                                                                  \
+		errno = ERRNO_CANARY;                                         \
+		long got_ = (long)(call);                                     \
+		int errno_ = errno;                                           \
+		tap_ok(got_ == (long)(want) && errno_ == ERRNO_CANARY,        \
+		       "%s = %ld (want %ld), errno %s", what, got_,           \
+		       (long)(want),                                          \
+		       errno_ == ERRNO_CANARY ? "untouched" : "changed");     \
+	} while (0)
+
 /* "rwp", "wp" or "auto" (default) as the first argument. */
 static inline enum wset_mechanism test_mechanism(int argc, char **argv)
 {
@@ -118,7 +132,7 @@ static inline enum wset_mechanism test_mechanism(int argc, char **argv)
 /* Skip (exit 4) when the kernel cannot run the mechanism asked for. */
 static inline void test_require(enum wset_mechanism mechanism)
 {
-	struct wset_probe probe;
+	struct wset_probe probe = WSET_PROBE_INIT;
 	int ret = wset_probe(&probe);
 
 	if (ret < 0)

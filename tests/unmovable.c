@@ -16,7 +16,7 @@ int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = PAGES * page;
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	uint64_t evicted = 0;
 	struct wset *ws;
 	uint8_t *mem;

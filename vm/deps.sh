@@ -11,6 +11,7 @@ packages="
 	busybox-static
 	pkg-config
 	libjson-c-dev gnuplot-nox
+	libsystemd-dev
 	$*
 "
 

@@ -26,6 +26,19 @@
 #define UFFD_FEATURE_MOVE (1 << 16)
 #endif
 
+/* UFFDIO_POISON (6.6): a page that can never be supplied reads as a
+ * memory error (SIGBUS), not as zeroes. */
+#ifndef _UFFDIO_POISON
+#define _UFFDIO_POISON (0x08)
+struct uffdio_poison {
+	struct uffdio_range range;
+#define UFFDIO_POISON_MODE_DONTWAKE ((__u64)1 << 0)
+	__u64 mode;
+	__s64 updated;
+};
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
 /* Read-write protection (the wset kernel series). */
 #ifndef UFFD_FEATURE_RWP
 #define UFFD_FEATURE_RWP (1 << 17)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,6 +100,155 @@ void sleep_ms(int milliseconds)
 	nanosleep(&pause, NULL);
 }
 
+/* The fd store (see agent_test.h), used by spawn_tool() for wsetd. */
+#define FD_STORE_MAX 512
+static struct {
+	pthread_mutex_t lock;
+	pthread_t thread;
+	bool running;
+	int socket_fd;
+	int fds[FD_STORE_MAX];
+	char names[FD_STORE_MAX][40];
+	int count;
+} fd_store = { .lock = PTHREAD_MUTEX_INITIALIZER, .socket_fd = -1 };
+
+static void fd_store_message(const char *text, const int *fds, int count)
+{
+	const char *name = strstr(text, "FDNAME=");
+	char key[40] = "";
+
+	if (name)
+		sscanf(name + 7, "%39[^\n]", key);
+	pthread_mutex_lock(&fd_store.lock);
+	if (strstr(text, "FDSTOREREMOVE=1")) {
+		int kept = 0;
+
+		for (int i = 0; i < fd_store.count; i++) {
+			if (strcmp(fd_store.names[i], key) == 0) {
+				close(fd_store.fds[i]);
+				continue;
+			}
+			fd_store.fds[kept] = fd_store.fds[i];
+			strcpy(fd_store.names[kept++], fd_store.names[i]);
+		}
+		fd_store.count = kept;
+	}
+	for (int i = 0; i < count; i++) {
+		if (!strstr(text, "FDSTORE=1") || fd_store.count == FD_STORE_MAX) {
+			close(fds[i]);
+			continue;
+		}
+		fd_store.fds[fd_store.count] = fds[i];
+		strcpy(fd_store.names[fd_store.count++], key);
+	}
+	pthread_mutex_unlock(&fd_store.lock);
+}
+
+static void *fd_store_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		char text[512], control[CMSG_SPACE(sizeof(int) * 128)];
+		struct iovec vector = { text, sizeof(text) - 1 };
+		struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1,
+					  .msg_control = control,
+					  .msg_controllen = sizeof(control) };
+		int fds[128], count = 0;
+		ssize_t length = recvmsg(fd_store.socket_fd, &message, MSG_CMSG_CLOEXEC);
+
+		if (length < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		text[length] = '\0';
+		for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header;
+		     header = CMSG_NXTHDR(&message, header))
+			if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS)
+				for (size_t i = 0; i < (header->cmsg_len - CMSG_LEN(0)) / sizeof(int) &&
+						   count < 128; i++)
+					fds[count++] = ((int *)CMSG_DATA(header))[i];
+		if (strstr(text, "STOP-TEST-STORE"))
+			break;
+		fd_store_message(text, fds, count);
+	}
+	return NULL;
+}
+
+int fd_store_start(const char *socket_path)
+{
+	struct sockaddr_un address = { .sun_family = AF_UNIX };
+
+	snprintf(address.sun_path, sizeof(address.sun_path), "%s", socket_path);
+	unlink(socket_path);
+	fd_store.socket_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd_store.socket_fd < 0 ||
+	    bind(fd_store.socket_fd, (struct sockaddr *)&address, sizeof(address)) ||
+	    pthread_create(&fd_store.thread, NULL, fd_store_thread, NULL))
+		return -1;
+	fd_store.running = true;
+	setenv("NOTIFY_SOCKET", socket_path, 1);
+	return 0;
+}
+
+int fd_store_count(void)
+{
+	int count;
+
+	pthread_mutex_lock(&fd_store.lock);
+	count = fd_store.count;
+	pthread_mutex_unlock(&fd_store.lock);
+	return count;
+}
+
+void fd_store_stop(void)
+{
+	struct sockaddr_un address = { .sun_family = AF_UNIX };
+	socklen_t length = sizeof(address);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (!fd_store.running)
+		return;
+	getsockname(fd_store.socket_fd, (struct sockaddr *)&address, &length);
+	sendto(fd, "STOP-TEST-STORE", 15, 0, (struct sockaddr *)&address, length);
+	close(fd);
+	pthread_join(fd_store.thread, NULL);
+	unsetenv("NOTIFY_SOCKET");
+	unlink(address.sun_path);
+	close(fd_store.socket_fd);
+	for (int i = 0; i < fd_store.count; i++)
+		close(fd_store.fds[i]);
+	fd_store.count = 0;
+	fd_store.running = false;
+}
+
+/* In the child, before exec (async-signal-safe only): the stored fds from
+ * 3 on, and LISTEN_PID set to this process. */
+static void pass_stored_fds(int count, const int *fds, char *pid_entry)
+{
+	char digits[16];
+	int length = 0;
+	pid_t pid = getpid();
+
+	for (int i = 0; i < count; i++) {
+		int high = fcntl(fds[i], F_DUPFD_CLOEXEC, 1000 + i);
+
+		if (high >= 0) {
+			/* fds[i] may sit where an earlier one belongs */
+			((int *)fds)[i] = high;
+		}
+	}
+	for (int i = 0; i < count; i++)
+		dup2(fds[i], 3 + i);
+	do {
+		digits[length++] = (char)('0' + pid % 10);
+		pid /= 10;
+	} while (pid);
+	for (int i = 0; i < length; i++)
+		pid_entry[11 + i] = digits[length - 1 - i];
+	pid_entry[11 + length] = '\0';
+}
+
 pid_t spawn_tool(const char *name, const char *const *arguments,
 		 const char *output_path)
 {
@@ -110,9 +260,43 @@ pid_t spawn_tool(const char *name, const char *const *arguments,
 	for (int i = 0; arguments && arguments[i] && count < 63; i++)
 		argv[count++] = arguments[i];
 	argv[count] = NULL;
+	/* wsetd under the fd store gets what the store keeps. */
+	char count_entry[32], pid_entry[32] = "LISTEN_PID=", *names_entry = NULL;
+	const char *envp[512];
+	int stored = 0, stored_fds[FD_STORE_MAX], envc = 0;
+
+	if (fd_store.running && strcmp(name, "wsetd") == 0) {
+		size_t size = 32;
+
+		pthread_mutex_lock(&fd_store.lock);
+		stored = fd_store.count;
+		memcpy(stored_fds, fd_store.fds, sizeof(int) * (size_t)stored);
+		for (int i = 0; i < stored; i++)
+			size += strlen(fd_store.names[i]) + 1;
+		names_entry = calloc(1, size);
+		strcpy(names_entry, "LISTEN_FDNAMES=");
+		for (int i = 0; i < stored; i++) {
+			if (i)
+				strcat(names_entry, ":");
+			strcat(names_entry, fd_store.names[i]);
+		}
+		pthread_mutex_unlock(&fd_store.lock);
+		snprintf(count_entry, sizeof(count_entry), "LISTEN_FDS=%d", stored);
+		for (char **entry = environ; *entry && envc < 500; entry++)
+			if (strncmp(*entry, "LISTEN_", 7))
+				envp[envc++] = *entry;
+		if (stored) {
+			envp[envc++] = count_entry;
+			envp[envc++] = pid_entry;
+			envp[envc++] = names_entry;
+		}
+		envp[envc] = NULL;
+	}
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
+		if (envc && stored)
+			pass_stored_fds(stored, stored_fds, pid_entry);
 		if (output_path) {
 			int fd = open(output_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 
@@ -122,10 +306,14 @@ pid_t spawn_tool(const char *name, const char *const *arguments,
 				close(fd);
 			}
 		}
-		execv(argv[0], (char *const *)argv);
+		if (envc)
+			execve(argv[0], (char *const *)argv, (char *const *)envp);
+		else
+			execv(argv[0], (char *const *)argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	free(names_entry);
 	return pid;
 }
 
@@ -161,9 +349,6 @@ static bool control_answers(const struct agent *agent)
 
 int agent_start(struct agent *agent, const char *const *arguments)
 {
-	const char *argv[64];
-	int count = 0;
-
 	memset(agent, 0, sizeof(*agent));
 	snprintf(agent->directory, sizeof(agent->directory), "/tmp/wsetd-test.XXXXXX");
 	if (!mkdtemp(agent->directory))
@@ -172,6 +357,14 @@ int agent_start(struct agent *agent, const char *const *arguments)
 	snprintf(agent->control, sizeof(agent->control), "%s/control.sock", agent->directory);
 	snprintf(agent->config, sizeof(agent->config), "%s/wsetd.conf", agent->directory);
 	snprintf(agent->log, sizeof(agent->log), "%s/wsetd.log", agent->directory);
+	return agent_restart(agent, arguments);
+}
+
+int agent_restart(struct agent *agent, const char *const *arguments)
+{
+	const char *argv[64];
+	int count = 0;
+
 	argv[count++] = "--config";
 	argv[count++] = agent->config;
 	argv[count++] = "--socket";
@@ -195,7 +388,7 @@ int agent_start(struct agent *agent, const char *const *arguments)
 	agent->pid = spawn_tool("wsetd", argv, agent->log);
 	if (agent->pid < 0)
 		return -1;
-	for (int waited = 0; waited < 5000; waited += 20) {
+	for (int waited = 0; waited < 60000; waited += 20) {
 		int status;
 
 		if (waitpid(agent->pid, &status, WNOHANG) == agent->pid) {
@@ -265,6 +458,16 @@ bool agent_log_contains(const struct agent *agent, const char *text)
 		found = strstr(line, text) != NULL;
 	fclose(file);
 	return found;
+}
+
+bool agent_wait_log(const struct agent *agent, const char *text, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		if (agent_log_contains(agent, text))
+			return true;
+		sleep_ms(20);
+	}
+	return false;
 }
 
 json_object *agent_request(const struct agent *agent, const char *request)
@@ -384,6 +587,16 @@ int process_fd_count(pid_t pid)
 	return count;
 }
 
+bool wait_fd_count(pid_t pid, int count, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 10) {
+		if (process_fd_count(pid) == count)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
 bool agent_started(struct agent *agent, const char *const *arguments)
 {
 	if (agent_start(agent, arguments) == 0)
@@ -412,6 +625,20 @@ uint64_t agent_wait_counter(const struct agent *agent, unsigned int vmm,
 		sleep_ms(100);
 	}
 	return 0;
+}
+
+uint64_t agent_wait_counter_above(const struct agent *agent, unsigned int vmm,
+				  const char *key, uint64_t above, int timeout_ms)
+{
+	uint64_t value = UINT64_MAX;
+
+	for (int waited = 0; waited <= timeout_ms; waited += 50) {
+		value = agent_vmm_counter(agent, vmm, key);
+		if (value != UINT64_MAX && value > above)
+			break;
+		sleep_ms(50);
+	}
+	return value;
 }
 
 uint64_t agent_evict_some(const struct agent *agent, unsigned int vmm)

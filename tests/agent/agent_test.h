@@ -49,6 +49,10 @@ struct agent {
  */
 int agent_start(struct agent *agent, const char *const *arguments);
 
+/* Start wsetd again in agent's directory (after it died or stopped), with
+ * the same state directory; waits until the control socket answers. */
+int agent_restart(struct agent *agent, const char *const *arguments);
+
 /* agent_start(), reporting a failure as a failed test (with the log). */
 bool agent_started(struct agent *agent, const char *const *arguments);
 
@@ -78,6 +82,14 @@ void agent_show_log(const struct agent *agent);
 /* Whether the log contains text. */
 bool agent_log_contains(const struct agent *agent, const char *text);
 
+/* Wait up to timeout_ms for the log to contain text. */
+bool agent_wait_log(const struct agent *agent, const char *text, int timeout_ms);
+
+/* Wait up to timeout_ms for a VMM counter to exceed above (UINT64_MAX,
+ * meaning absent, never does); the last value read. */
+uint64_t agent_wait_counter_above(const struct agent *agent, unsigned int vmm,
+				  const char *key, uint64_t above, int timeout_ms);
+
 /* Send a raw JSON request, return the parsed answer (NULL on failure). */
 json_object *agent_request(const struct agent *agent, const char *request);
 
@@ -98,6 +110,9 @@ bool agent_wait_vmm_count(const struct agent *agent, int count, int timeout_ms);
 /* Open fds of a process (-1 on failure). */
 int process_fd_count(pid_t pid);
 
+/* Wait up to timeout_ms until pid has exactly count open fds. */
+bool wait_fd_count(pid_t pid, int count, int timeout_ms);
+
 /* Sleep milliseconds. */
 void sleep_ms(int milliseconds);
 
@@ -109,5 +124,17 @@ pid_t spawn_tool(const char *name, const char *const *arguments,
 /* Wait up to timeout_ms for pid; its exit status, 128+signal, or -1 if it
  * is still running (then killed). */
 int wait_exit(pid_t pid, int timeout_ms);
+
+/*
+ * A systemd-like service manager for wsetd: $NOTIFY_SOCKET names its
+ * datagram socket, a thread keeps the fds of FDSTORE=1 messages under
+ * their FDNAME (FDSTOREREMOVE=1 drops them), and the next wsetd started by
+ * agent_restart() gets them as LISTEN_FDS / LISTEN_FDNAMES from fd 3, as
+ * sd_listen_fds(3) describes.  Returns 0 or -1.
+ */
+int fd_store_start(const char *socket_path);
+/* Fds kept now. */
+int fd_store_count(void);
+void fd_store_stop(void);
 
 #endif

@@ -37,8 +37,7 @@ int main(void)
 	/* Connect and leave at once. */
 	fd = handover_send_raw(agent.socket, "", 0, NULL, 0);
 	close(fd);
-	sleep_ms(200);
-	tap_ok(agent_log_contains(&agent, "after 0 bytes"),
+	tap_ok(agent_wait_log(&agent, "after 0 bytes", 10000),
 	       "a peer that leaves before sending is noticed");
 
 	/* Half a document with the userfaultfd and the memfd, then leave. */
@@ -46,15 +45,13 @@ int main(void)
 	fds[1] = memory.memfd;
 	fd = handover_send_raw(agent.socket, half, strlen(half), fds, 2);
 	close(fds[0]);
-	sleep_ms(100);
-	tap_ok(process_fd_count(agent.pid) == baseline + 3,
+	tap_ok(wait_fd_count(agent.pid, baseline + 3, 10000),
 	       "mid-handshake wsetd holds the socket and both fds (%d fds, had %d)",
 	       process_fd_count(agent.pid), baseline);
 	close(fd);
-	sleep_ms(200);
-	tap_ok(agent_log_contains(&agent, "before the end of the JSON document"),
+	tap_ok(agent_wait_log(&agent, "before the end of the JSON document", 10000),
 	       "a peer that leaves mid-handshake is refused");
-	tap_ok(process_fd_count(agent.pid) == baseline,
+	tap_ok(wait_fd_count(agent.pid, baseline, 10000),
 	       "its socket and fds are closed (%d fds, had %d)",
 	       process_fd_count(agent.pid), baseline);
 
@@ -83,12 +80,12 @@ int main(void)
 
 		for (int i = 0; i < 140; i++)
 			flood[i] = handover_send_raw(agent.socket, "", 0, NULL, 0);
-		sleep_ms(100);
+		/* wsetd has taken them all once it refused the 129th. */
+		agent_wait_log(&agent, "are still sending their request", 10000);
 		held = process_fd_count(agent.pid) - baseline;
 		tap_ok(held <= 128 && held > 0,
 		       "140 silent connections: wsetd holds %d of them, at most 128", held);
-		sleep_ms(1000);
-		tap_ok(process_fd_count(agent.pid) == baseline,
+		tap_ok(wait_fd_count(agent.pid, baseline, 30000),
 		       "all of them are closed after the timeout");
 		for (int i = 0; i < 140; i++)
 			if (flood[i] >= 0)
@@ -99,7 +96,7 @@ int main(void)
 	tap_ok(handover(agent.socket, "after", regions, 1, &result) == 0,
 	       "a good handshake is accepted afterwards");
 	if (result.socket_fd >= 0)
-		close(result.socket_fd);
+		handover_close(&result);
 	tap_ok(agent_wait_vmm_count(&agent, 0, 5000), "and dropped on disconnect");
 	tap_ok(process_fd_count(agent.pid) == baseline, "no fd left behind at the end");
 	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");

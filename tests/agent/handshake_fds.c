@@ -66,19 +66,6 @@ int main(void)
 	expect_refusal("fd 0 is a pipe", ANON, pipe_fds, 1, "fd 0 is not a userfaultfd");
 	expect_refusal("fd 0 is a memfd", ANON, &memory.memfd, 1, "fd 0 is not a userfaultfd");
 	expect_refusal("memfd not sent", FILE_BACKED, &uffd, 1, "memfd 1: no such fd");
-	{
-		/* A userfaultfd the VMM initialised itself, as Firecracker does. */
-		int used = handover_userfaultfd();
-		struct uffdio_api api = { .api = UFFD_API };
-
-		if (used >= 0 && ioctl(used, UFFDIO_API, &api) == 0)
-			expect_refusal("UFFDIO_API done already", ANON, &used, 1,
-				       "was UFFDIO_API called on it already");
-		else
-			tap_ok(false, "a userfaultfd with UFFDIO_API done");
-		if (used >= 0)
-			close(used);
-	}
 	fds[0] = uffd;
 	fds[1] = pipe_fds[0];
 	expect_refusal("memfd is a pipe", FILE_BACKED, fds, 2, "is not a memfd");

@@ -40,7 +40,18 @@ static void hand_over(struct agent *agent, enum guest_backing backing,
 	       "%s: two regions", label);
 	tap_ok(agent_vmm_counter(agent, result.vmm_id, "pid") == (uint64_t)getpid(),
 	       "%s: pid from SO_PEERCRED", label);
-	close(result.socket_fd);
+	{
+		json_object *status = agent_request(agent, "{\"command\":\"status\"}");
+		const char *text = status ? json_object_to_json_string_ext(
+						    status, JSON_C_TO_STRING_PLAIN) : "";
+
+		tap_ok(strstr(text, "\"uffd\":{\"declared_flags\":\"O_RDONLY|O_NONBLOCK|"
+				    "O_CLOEXEC\",\"fdinfo_flags\":\"O_RDONLY|O_NONBLOCK|"
+				    "O_CLOEXEC\",\"user_mode_only\":false}") != NULL,
+		       "%s: status shows the userfaultfd's creation flags", label);
+		json_object_put(status);
+	}
+	handover_close(&result);
 	tap_ok(agent_wait_vmm_count(agent, 0, 5000), "%s: dropped after disconnect", label);
 	for (uint64_t page = 0; page < memory.pages; page++)
 		if (!guest_page_verify(&memory, page)) {

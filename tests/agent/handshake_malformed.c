@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,6 +59,10 @@ static const struct bad_case cases[] = {
 	  "memfd 2: no such fd", true },
 	{ "memfd index 0", "[{\"base_host_virt_addr\": %1$llu, \"size\": 4096, \"page_size\": 4096, \"memfd\": 0}]",
 	  "memfd 0: no such fd", true },
+	{ "user-mode-only userfaultfd", "{\"uffd_flags\": 524289, \"regions\": [{\"base_host_virt_addr\": %1$llu, \"size\": 4096, \"page_size\": 4096}]}",
+	  "UFFD_USER_MODE_ONLY userfaultfd is refused" },
+	{ "message version from the future", "{\"version\": 99, \"regions\": [{\"base_host_virt_addr\": %1$llu, \"size\": 4096, \"page_size\": 4096}]}",
+	  "version 99: this wsetd speaks 1 to" },
 	{ "unmapped memory", "[{\"base_host_virt_addr\": 4096, \"size\": 4096, \"page_size\": 4096}]",
 	  "region 0: not mapped in the VMM" },
 };
@@ -108,9 +113,17 @@ int main(void)
 	tap_ok(handover(agent.socket, "after", regions, 1, &result) == 0,
 	       "a good handshake is accepted afterwards");
 	if (result.socket_fd >= 0)
-		close(result.socket_fd);
+		handover_close(&result);
 	tap_ok(agent_wait_vmm_count(&agent, 0, 5000), "and dropped on disconnect");
 	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");
+	{
+		char command[200];
+
+		snprintf(command, sizeof(command),
+			 "ls %s | grep -Eq '\\.(pages|journal|session)$'", agent.directory);
+		tap_ok(system(command) != 0,
+		       "refused VMMs leave no store or session file in the state directory");
+	}
 	guest_memory_destroy(&memory);
 	agent_finish(&agent);
 	return tap_done();

@@ -76,8 +76,8 @@ int main(void)
 
 	write_config(&agent, "min_idle_age = 0\n");
 	kill(agent.pid, SIGHUP);
-	sleep_ms(300);
-	tap_ok(agent_log_contains(&agent, "min_idle_age: '0' is out of range") &&
+	tap_ok(agent_wait_log(&agent, "keeping the old one", 10000) &&
+		       agent_log_contains(&agent, "min_idle_age: '0' is out of range") &&
 		       agent_log_contains(&agent, "keeping the old one"),
 	       "an invalid file is refused, naming the bad value");
 	tap_ok(daemon_reloads(&agent) == 2 &&
@@ -85,11 +85,10 @@ int main(void)
 	       "and the old configuration stays");
 
 	kill(agent.pid, SIGUSR1);
-	sleep_ms(300);
-	tap_ok(agent_log_contains(&agent, "stats: vmm 1 hup"), "SIGUSR1 logs the VMM's counters");
+	tap_ok(agent_wait_log(&agent, "stats: vmm 1 hup", 10000), "SIGUSR1 logs the VMM's counters");
 	tap_ok(agent_vmm_count(&agent) == 1, "wsetd still serves the VMM");
 
-	close(result.socket_fd);
+	handover_close(&result);
 	tap_ok(agent_wait_vmm_count(&agent, 0, 5000), "the VMM disconnects");
 	tap_ok(agent_stop(&agent, SIGINT, 10000) == 0, "wsetd exits 0 on INT");
 	guest_memory_destroy(&memory);

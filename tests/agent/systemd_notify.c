@@ -66,7 +66,7 @@ int main(void)
 			drain(fd, received, sizeof(received), 200);
 			tap_ok(strstr(received, "STATUS=serving 1 VMMs") != NULL,
 			       "STATUS says how many VMMs are served");
-			close(result.socket_fd);
+			handover_close(&result);
 			agent_wait_vmm_count(&agent, 0, 5000);
 		} else {
 			tap_ok(false, "a VMM connects: %s", result.error);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * A VMM that dies (SIGKILL) while some of its pages are evicted: wsetd
- * notices at once, drops it without hanging, keeps no fd and no store file
- * of it, and goes on serving.
+ * notices at once, writes every evicted page back into the memory file
+ * (which another process, here the test, still holds), drops it without
+ * hanging, keeps no fd and no store file of it, and goes on serving.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +14,52 @@
 #include <unistd.h>
 
 #include "agent_test.h"
+
+/* Open the VMM's memfd through /proc, as a vhost-user backend holds it. */
+static int hold_memfd(pid_t pid)
+{
+	char path[64], target[128];
+	DIR *directory;
+	struct dirent *entry;
+	int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	directory = opendir(path);
+	while (directory && fd < 0 && (entry = readdir(directory))) {
+		char link[400];
+		ssize_t length;
+
+		snprintf(link, sizeof(link), "%s/%s", path, entry->d_name);
+		length = readlink(link, target, sizeof(target) - 1);
+		if (length <= 0)
+			continue;
+		target[length] = '\0';
+		if (strstr(target, "/memfd:"))
+			fd = open(link, O_RDONLY | O_CLOEXEC);
+	}
+	if (directory)
+		closedir(directory);
+	return fd;
+}
+
+/* Pages of the file that read as zeroes (a hole: the page was lost). */
+static uint64_t zero_pages(int fd, uint64_t *pages)
+{
+	static uint64_t words[512];
+	uint64_t zero = 0;
+
+	*pages = 0;
+	while (pread(fd, words, sizeof(words), (off_t)(*pages * sizeof(words))) ==
+	       (ssize_t)sizeof(words)) {
+		bool all_zero = true;
+
+		for (int i = 0; i < 512 && all_zero; i++)
+			all_zero = words[i] == 0;
+		zero += all_zero;
+		(*pages)++;
+	}
+	return zero;
+}
 
 /* Files in the scratch directory other than ours: leftover store files. */
 static int stray_files(const struct agent *agent)
@@ -44,6 +92,7 @@ int main(void)
 	struct timespec before, after;
 	int baseline;
 	pid_t vmm;
+	int memfd;
 	bool dropped;
 
 	if (!agent_started(&agent, arguments))
@@ -62,6 +111,8 @@ int main(void)
 	agent_vmm_string(&agent, 1, "mechanism", mechanism, sizeof(mechanism));
 	evicted = agent_evict_some(&agent, 1);
 	tap_diag("evicted when killed: %llu bytes", (unsigned long long)evicted);
+	memfd = hold_memfd(vmm);
+	tap_ok(memfd >= 0, "the test holds the VMM's memfd");
 
 	clock_gettime(CLOCK_MONOTONIC, &before);
 	kill(vmm, SIGKILL);
@@ -74,6 +125,16 @@ int main(void)
 	tap_ok(process_fd_count(agent.pid) == baseline,
 	       "no fd of it left in wsetd (%d before, %d now)", baseline,
 	       process_fd_count(agent.pid));
+	{
+		uint64_t pages = 0, zero = memfd >= 0 ? zero_pages(memfd, &pages) : 1;
+
+		tap_ok(memfd >= 0 && zero == 0 && pages == 8192,
+		       "every page of the dead VMM's memfd holds data: the evicted ones "
+		       "were written back (%llu of %llu pages read as zeroes)",
+		       (unsigned long long)zero, (unsigned long long)pages);
+		if (memfd >= 0)
+			close(memfd);
+	}
 	tap_ok(stray_files(&agent) == 0, "no store file left behind");
 	tap_ok(agent_vmm_count(&agent) == 0, "wsetd still answers");
 	tap_ok(agent_stop(&agent, SIGTERM, 10000) == 0, "wsetd exits 0 on TERM");

@@ -17,12 +17,23 @@
 
 int handover_userfaultfd(void)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	/* Never UFFD_USER_MODE_ONLY, even when that is all an unprivileged
+	 * process may create: faults taken inside the kernel (KVM, vhost,
+	 * O_DIRECT, process_vm_readv) would fail with EFAULT instead of
+	 * waiting for the page. */
+	int fd = (int)syscall(SYS_userfaultfd, HANDOVER_UFFD_FLAGS);
 
-	/* Unprivileged without vm.unprivileged_userfaultfd: user faults only. */
-	if (fd < 0 && errno == EPERM)
-		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
 	return fd < 0 ? -errno : fd;
+}
+
+void handover_close(struct handover_result *result)
+{
+	if (result->socket_fd >= 0)
+		close(result->socket_fd);
+	if (result->uffd >= 0)
+		close(result->uffd);
+	result->socket_fd = -1;
+	result->uffd = -1;
 }
 
 /* Index of memfd in fds[] (adding it), counting the userfaultfd as 0. */
@@ -35,8 +46,9 @@ static int memfd_index(int memfd, int *fds, int *fd_count)
 	return (*fd_count)++;
 }
 
-static char *document_and_fds(const char *name, const struct handover_region *regions,
-			      int count, int *fds, int *fd_count)
+static char *document_and_fds(const char *name, const char *session,
+			      const struct handover_region *regions, int count,
+			      int *fds, int *fd_count)
 {
 	json_object *document = json_object_new_object();
 	json_object *array = json_object_new_array();
@@ -57,8 +69,14 @@ static char *document_and_fds(const char *name, const struct handover_region *re
 				memfd_index(regions[i].memfd, fds, fd_count)));
 		json_object_array_add(array, region);
 	}
+	if (session) {
+		json_object_object_add(document, "version",
+				       json_object_new_int(HANDOVER_VERSION));
+		json_object_object_add(document, "reconnect", json_object_new_string(session));
+	}
 	if (name)
 		json_object_object_add(document, "name", json_object_new_string(name));
+	json_object_object_add(document, "uffd_flags", json_object_new_int(HANDOVER_UFFD_FLAGS));
 	json_object_object_add(document, "regions", array);
 	text = strdup(json_object_to_json_string_ext(document, JSON_C_TO_STRING_PLAIN));
 	json_object_put(document);
@@ -72,7 +90,7 @@ char *handover_document(const char *name, const struct handover_region *regions,
 
 	if (count > 64)
 		return NULL;
-	return document_and_fds(name, regions, count, fds, &fd_count);
+	return document_and_fds(name, NULL, regions, count, fds, &fd_count);
 }
 
 int handover_send_raw(const char *socket_path, const void *data, size_t length,
@@ -152,6 +170,12 @@ static int parse_answer(const char *text, struct handover_result *result)
 		json_object_object_get_ex(answer, "mechanism", &value);
 		snprintf(result->mechanism, sizeof(result->mechanism), "%s",
 			 json_object_get_string(value));
+		if (json_object_object_get_ex(answer, "session", &value))
+			snprintf(result->session, sizeof(result->session), "%s",
+				 json_object_get_string(value));
+		result->resumed_pages =
+			json_object_object_get_ex(answer, "resumed_pages", &value) ?
+				json_object_get_int(value) : 0;
 		ret = 0;
 	} else {
 		snprintf(result->error, sizeof(result->error), "wsetd refused: %.200s",
@@ -162,42 +186,80 @@ static int parse_answer(const char *text, struct handover_result *result)
 	return ret;
 }
 
+/* Send the handshake (or, with session, the reconnect message) with
+ * result->uffd and the memfds; read and parse the answer. */
+static int exchange(const char *socket_path, const char *name, const char *session,
+		    const struct handover_region *regions, int count,
+		    struct handover_result *result)
+{
+	int fds[1 + 64], fd_count;
+	char *document, answer[1024];
+
+	fds[0] = result->uffd;
+	document = document_and_fds(name, session, regions, count, fds, &fd_count);
+	if (!document) {
+		snprintf(result->error, sizeof(result->error), "out of memory");
+		return -1;
+	}
+	result->socket_fd = handover_send_raw(socket_path, document, strlen(document),
+					      fds, fd_count);
+	free(document);
+	if (result->socket_fd < 0) {
+		snprintf(result->error, sizeof(result->error), "cannot send to %s: %s",
+			 socket_path, strerror(errno));
+		return -1;
+	}
+	if (handover_read_answer(result->socket_fd, answer, sizeof(answer), 60000) <= 0)
+		snprintf(result->error, sizeof(result->error), "no answer from wsetd");
+	else if (parse_answer(answer, result) == 0)
+		return 0;
+	close(result->socket_fd);
+	result->socket_fd = -1;
+	return -1;
+}
+
 int handover(const char *socket_path, const char *name,
 	     const struct handover_region *regions, int count,
 	     struct handover_result *result)
 {
-	int fds[1 + 64], fd_count, uffd;
-	char *document, answer[1024];
+	int uffd;
 
 	memset(result, 0, sizeof(*result));
 	result->socket_fd = -1;
+	result->uffd = -1;
 	if (count < 1 || count > 64) {
 		snprintf(result->error, sizeof(result->error), "1 to 64 regions");
 		return -1;
 	}
 	uffd = handover_userfaultfd();
 	if (uffd < 0) {
-		snprintf(result->error, sizeof(result->error), "userfaultfd: %s",
-			 strerror(-uffd));
+		snprintf(result->error, sizeof(result->error), "userfaultfd: %s%s",
+			 strerror(-uffd),
+			 uffd == -EPERM ? " (needs CAP_SYS_PTRACE or "
+					  "vm.unprivileged_userfaultfd = 1; a user-mode-only "
+					  "userfaultfd is not used: KVM and vhost accesses "
+					  "would fail instead of waiting)" : "");
 		return -1;
 	}
-	fds[0] = uffd;
-	document = document_and_fds(name, regions, count, fds, &fd_count);
-	result->socket_fd = handover_send_raw(socket_path, document, strlen(document),
-					      fds, fd_count);
-	free(document);
-	close(uffd); /* wsetd holds it now; see handover.h */
-	if (result->socket_fd < 0) {
-		snprintf(result->error, sizeof(result->error), "cannot send to %s: %s",
-			 socket_path, strerror(errno));
-		return -1;
-	}
-	if (handover_read_answer(result->socket_fd, answer, sizeof(answer), 60000) <= 0) {
-		snprintf(result->error, sizeof(result->error), "no answer from wsetd");
-	} else if (parse_answer(answer, result) == 0) {
+	/* Kept: while this reference lives, an agent that dies leaves faults
+	 * waiting for the next one instead of the kernel unregistering the
+	 * memory (which would make every evicted page read as zeroes). */
+	result->uffd = uffd;
+	if (exchange(socket_path, name, NULL, regions, count, result) == 0)
 		return 0;
-	}
-	close(result->socket_fd);
-	result->socket_fd = -1;
+	handover_close(result);
 	return -1;
+}
+
+int handover_reconnect(const char *socket_path, const char *name,
+		       const struct handover_region *regions, int count,
+		       struct handover_result *result)
+{
+	char session[sizeof(result->session)];
+
+	if (result->socket_fd >= 0)
+		close(result->socket_fd);
+	result->socket_fd = -1;
+	snprintf(session, sizeof(session), "%s", result->session);
+	return exchange(socket_path, name, session, regions, count, result);
 }

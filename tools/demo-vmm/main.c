@@ -7,15 +7,19 @@
  * page is back and holds the last data written.  See wset-demo-vmm(1).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "guest_memory.h"
 #include "handover.h"
+#include "link.h"
 #include "size.h"
 #include "workload.h"
 
@@ -33,6 +37,8 @@ struct demo_options {
 	enum guest_backing backing;
 	int regions;
 	bool use_wsetd;
+	bool reconnect;
+	const char *progress_path;
 	struct workload_options workload;
 };
 
@@ -46,7 +52,8 @@ static void usage(FILE *out)
 		"  --memory SIZE        guest memory, e.g. 256M (default 256M)\n"
 		"  --backing KIND       memfd or anon (default memfd)\n"
 		"  --regions N          memory regions, 1 to %d (default 2)\n"
-		"  --duration SECONDS   run time; 0: until wsetd lets go (default 60)\n"
+		"  --duration SECONDS   run time; 0: until wsetd lets go or SIGTERM\n"
+		"                       (default 60)\n"
 		"  --rate N             page accesses per second (default 20000)\n"
 		"  --hot PERCENT        size of the hot window (default 10)\n"
 		"  --cold-accesses PERCENT  accesses anywhere in memory (default 1)\n"
@@ -55,6 +62,10 @@ static void usage(FILE *out)
 		"  --report SECONDS     progress line every (default 2)\n"
 		"  --seed N             random seed (default 1)\n"
 		"  --no-wsetd           keep the memory to itself (baseline)\n"
+		"  --reconnect          when wsetd goes away without releasing the\n"
+		"                       memory, reconnect until it is back\n"
+		"  --progress FILE      keep accesses done and the time of the last\n"
+		"                       in FILE (two native 64-bit words)\n"
 		"Exit: 0 all data verified, 1 lost or wrong data, 2 usage, 3 setup.\n",
 		GUEST_MAX_REGIONS);
 }
@@ -99,6 +110,8 @@ static int parse_options(int argc, char **argv, struct demo_options *options)
 		{ "report", required_argument, NULL, 'P' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "no-wsetd", no_argument, NULL, 'n' },
+		{ "reconnect", no_argument, NULL, 'c' },
+		{ "progress", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -167,6 +180,8 @@ static int parse_options(int argc, char **argv, struct demo_options *options)
 			options->workload.seed = (uint64_t)value;
 			break;
 		case 'n': options->use_wsetd = false; break;
+		case 'c': options->reconnect = true; break;
+		case 'g': options->progress_path = optarg; break;
 		case 'h':
 			usage(stdout);
 			exit(DEMO_EXIT_OK);
@@ -208,6 +223,35 @@ static int final_check(struct guest_memory *memory, bool released)
 	return missing || bad ? DEMO_EXIT_DATA : DEMO_EXIT_OK;
 }
 
+/* The progress file: created, two words, mapped shared. */
+static int open_progress(struct demo_options *options)
+{
+	int fd = open(options->progress_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	void *words;
+
+	if (fd < 0 || ftruncate(fd, 2 * sizeof(uint64_t))) {
+		fprintf(stderr, "wset-demo-vmm: --progress '%s': %s\n", options->progress_path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	words = mmap(NULL, 2 * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (words == MAP_FAILED) {
+		fprintf(stderr, "wset-demo-vmm: --progress: mmap: %s\n", strerror(errno));
+		return -1;
+	}
+	options->workload.progress = words;
+	return 0;
+}
+
+static void on_stop_signal(int signal_number)
+{
+	(void)signal_number;
+	workload_request_stop();
+}
+
 int main(int argc, char **argv)
 {
 	struct demo_options options = {
@@ -225,13 +269,21 @@ int main(int argc, char **argv)
 		},
 	};
 	struct handover_region regions[GUEST_MAX_REGIONS];
-	struct handover_result handed = { .socket_fd = -1 };
+	struct handover_result handed = { .socket_fd = -1, .uffd = -1 };
+	struct agent_link link = { 0 };
 	struct workload_result result;
 	struct guest_memory memory;
 	int ret, status;
 
 	if (parse_options(argc, argv, &options))
 		return DEMO_EXIT_USAGE;
+	/* TERM and INT end the run early; every page is still verified. */
+	{
+		struct sigaction stop = { .sa_handler = on_stop_signal };
+
+		sigaction(SIGTERM, &stop, NULL);
+		sigaction(SIGINT, &stop, NULL);
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ret = guest_memory_create(&memory, options.backing, options.memory, options.regions);
 	if (ret < 0) {
@@ -249,21 +301,41 @@ int main(int argc, char **argv)
 			guest_memory_destroy(&memory);
 			return DEMO_EXIT_SETUP;
 		}
-		printf("demo-vmm: handed to wsetd at %s: vmm %u, mechanism %s\n",
-		       options.socket, handed.vmm_id, handed.mechanism);
+		printf("demo-vmm: handed to wsetd at %s: vmm %u, mechanism %s, session %s\n",
+		       options.socket, handed.vmm_id, handed.mechanism, handed.session);
+		link = (struct agent_link){
+			.socket_path = options.socket, .name = options.name,
+			.regions = regions, .region_count = options.regions,
+			.handed = &handed, .reconnect = options.reconnect, .log = stdout,
+		};
+		ret = agent_link_start(&link);
+		if (ret < 0) {
+			fprintf(stderr, "wset-demo-vmm: link thread: %s\n", strerror(-ret));
+			return DEMO_EXIT_SETUP;
+		}
 	}
-	workload_run(&memory, &options.workload, handed.socket_fd, stdout, &result);
+	if (options.progress_path && open_progress(&options) < 0)
+		return DEMO_EXIT_SETUP;
+	workload_run(&memory, &options.workload, options.use_wsetd ? &link : NULL, stdout,
+		     &result);
 	printf("demo-vmm: %s after %llu accesses (%llu writes), %llu slow (>50us), "
 	       "max %.0fus, %llu bad reads\n",
 	       result.released ? "wsetd let go" : "run complete",
 	       (unsigned long long)result.accesses, (unsigned long long)result.writes,
 	       (unsigned long long)result.slow_accesses,
 	       (double)result.max_latency_ns / 1000, (unsigned long long)result.bad_pages);
-	status = final_check(&memory, result.released);
+	if (options.use_wsetd)
+		printf("demo-vmm: wsetd came back %llu times; longest access still "
+		       "blocked after it was back: %.1f ms\n",
+		       (unsigned long long)__atomic_load_n(&link.reconnects, __ATOMIC_RELAXED),
+		       (double)result.max_wait_after_back_ns / 1e6);
+	/* Gone without releasing: evicted pages would wait for ever. */
+	status = result.lost ? DEMO_EXIT_DATA : final_check(&memory, result.released);
 	if (result.bad_pages)
 		status = DEMO_EXIT_DATA;
-	if (handed.socket_fd >= 0)
-		close(handed.socket_fd);
+	if (options.use_wsetd)
+		agent_link_stop(&link);
+	handover_close(&handed);
 	guest_memory_destroy(&memory);
 	return status;
 }

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: MIT
-#include <poll.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "workload.h"
 
 #define SLOW_ACCESS_NS 50000
+
+static volatile sig_atomic_t stop_requested;
+
+void workload_request_stop(void)
+{
+	stop_requested = 1;
+}
 
 static uint64_t now_ns(void)
 {
@@ -29,21 +34,8 @@ static double random_unit(uint64_t *state)
 	return (double)(next_random(state) >> 11) / (double)(1ull << 53);
 }
 
-/* End of file or an error on the connection: wsetd let go of the VMM. */
-static bool wsetd_released(int socket_fd)
-{
-	struct pollfd wait = { .fd = socket_fd, .events = POLLIN | POLLRDHUP };
-	char byte;
-
-	if (socket_fd < 0 || poll(&wait, 1, 0) != 1)
-		return false;
-	if (wait.revents & (POLLHUP | POLLRDHUP | POLLERR))
-		return true;
-	return recv(socket_fd, &byte, 1, MSG_DONTWAIT) == 0;
-}
-
 void workload_run(struct guest_memory *memory, const struct workload_options *options,
-		  int wsetd_socket, FILE *log, struct workload_result *result)
+		  const struct agent_link *link, FILE *log, struct workload_result *result)
 {
 	uint64_t hot_pages = (uint64_t)(options->hot_fraction * (double)memory->pages);
 	uint64_t start = now_ns(), next_report = start, state = options->seed | 1;
@@ -58,10 +50,15 @@ void workload_run(struct guest_memory *memory, const struct workload_options *op
 		uint64_t phase = (uint64_t)(elapsed / options->phase_s);
 		uint64_t hot_start = (phase * (hot_pages / 2 + 1)) % memory->pages;
 
-		if (options->duration_s > 0 && elapsed >= options->duration_s)
+		if ((options->duration_s > 0 && elapsed >= options->duration_s) ||
+		    stop_requested)
 			break;
-		if (wsetd_released(wsetd_socket)) {
+		if (link && agent_link_released(link)) {
 			result->released = true;
+			break;
+		}
+		if (link && agent_link_lost(link)) {
+			result->lost = true;
 			break;
 		}
 		if (now >= next_report) {
@@ -106,6 +103,20 @@ void workload_run(struct guest_memory *memory, const struct workload_options *op
 			}
 			took = now_ns() - before;
 			result->accesses++;
+			if (link) {
+				/* Blocked across wsetd's return: count from then. */
+				uint64_t back = agent_link_back_ns(link), done = before + took;
+
+				if (before < back && done > back &&
+				    done - back > result->max_wait_after_back_ns)
+					result->max_wait_after_back_ns = done - back;
+			}
+			if (options->progress) {
+				__atomic_store_n(&options->progress[0], result->accesses,
+						 __ATOMIC_RELEASE);
+				__atomic_store_n(&options->progress[1], before + took,
+						 __ATOMIC_RELEASE);
+			}
 			if (took > SLOW_ACCESS_NS)
 				result->slow_accesses++;
 			if (took > interval_max)

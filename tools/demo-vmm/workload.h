@@ -7,11 +7,13 @@
 #ifndef DEMO_WORKLOAD_H
 #define DEMO_WORKLOAD_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "guest_memory.h"
+#include "link.h"
 
 struct workload_options {
 	double duration_s;	/* stop after this long (0: until released) */
@@ -22,6 +24,9 @@ struct workload_options {
 	double phase_s;		/* the hot window moves by half its size */
 	double report_s;	/* progress line interval */
 	uint64_t seed;
+	/* When set: [0] accesses done, [1] CLOCK_MONOTONIC ns of the last,
+	 * updated after every access (for tests watching progress). */
+	uint64_t *progress;
 };
 
 struct workload_result {
@@ -30,11 +35,18 @@ struct workload_result {
 	uint64_t bad_pages;	/* reads that found the wrong content */
 	uint64_t slow_accesses; /* over 50 us: fetched back or blocked */
 	uint64_t max_latency_ns;
-	bool released;		/* wsetd closed the connection */
+	bool released;		/* wsetd gave every page back */
+	bool lost;		/* wsetd went away and the link gave up */
+	uint64_t max_wait_after_back_ns; /* longest access still blocked once
+					    wsetd was back after a restart */
 };
 
-/* Run until the duration ends or wsetd_socket (>= 0) reports end of file. */
+/* Make workload_run() return after its current batch (async-signal-safe). */
+void workload_request_stop(void);
+
+/* Run until the duration ends, a stop is requested, or link (may be NULL)
+ * says wsetd released the VMM or is lost. */
 void workload_run(struct guest_memory *memory, const struct workload_options *options,
-		  int wsetd_socket, FILE *log, struct workload_result *result);
+		  const struct agent_link *link, FILE *log, struct workload_result *result);
 
 #endif

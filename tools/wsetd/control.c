@@ -117,7 +117,7 @@ static json_object *command_history(struct daemon *daemon, json_object *request)
 /* Apply the members of "policy" over the session's current policy. */
 static json_object *update_policy(struct session *session, json_object *changes)
 {
-	struct wset_policy policy;
+	struct wset_policy policy = WSET_POLICY_INIT;
 	uint64_t value;
 	int ret = wset_get_policy(session->wset, &policy);
 

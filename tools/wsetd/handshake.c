@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "handshake.h"
+#include "state.h"
 
 static int fail(char *error, size_t error_size, const char *format, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -43,6 +44,33 @@ static bool is_userfaultfd(int fd)
 		return false;
 	target[length] = '\0';
 	return strcmp(target, "anon_inode:[userfaultfd]") == 0;
+}
+
+/*
+ * What the kernel shows of a userfaultfd in fdinfo: its file flags (only
+ * O_NONBLOCK and O_CLOEXEC survive from creation; UFFD_USER_MODE_ONLY is
+ * not shown) and the features word of the API line, 0 until UFFDIO_API.
+ */
+static void read_uffd_fdinfo(int fd, unsigned int *flags, uint64_t *features)
+{
+	char path[64], line[256];
+	FILE *file;
+
+	*flags = 0;
+	*features = 0;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	file = fopen(path, "re");
+	if (!file)
+		return;
+	while (fgets(line, sizeof(line), file)) {
+		unsigned long long api, word;
+
+		if (sscanf(line, "flags: %o", flags) == 1)
+			continue;
+		if (sscanf(line, "API: %llx:%llx", &api, &word) == 2)
+			*features = word;
+	}
+	fclose(file);
 }
 
 static int parse_region(json_object *object, int index,
@@ -202,6 +230,9 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 
 	handshake->name[0] = '\0';
 	handshake->region_count = 0;
+	handshake->version = 0;
+	handshake->uffd_flags = -1;
+	handshake->reconnect[0] = '\0';
 	/* Firecracker sends the bare array; we also take {"name", "regions"}. */
 	if (json_object_is_type(document, json_type_object)) {
 		regions = NULL;
@@ -211,6 +242,40 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 			else if (strcmp(key, "name") == 0) {
 				if (parse_name(member, handshake, error, error_size))
 					return -1;
+			} else if (strcmp(key, "version") == 0) {
+				uint64_t version;
+
+				if (!get_unsigned(member, &version) || version < 1 ||
+				    version > HANDSHAKE_VERSION)
+					return fail(error, error_size,
+						    "version %s: this wsetd speaks 1 to %d",
+						    json_object_to_json_string(member),
+						    HANDSHAKE_VERSION);
+				handshake->version = (int)version;
+			} else if (strcmp(key, "reconnect") == 0) {
+				const char *token = json_object_get_string(member);
+
+				if (!json_object_is_type(member, json_type_string) ||
+				    !state_token_valid(token))
+					return fail(error, error_size,
+						    "reconnect: expected the session token "
+						    "(32 hex digits) wsetd answered with");
+				snprintf(handshake->reconnect, sizeof(handshake->reconnect),
+					 "%s", token);
+			} else if (strcmp(key, "uffd_flags") == 0) {
+				uint64_t flags;
+
+				if (!get_unsigned(member, &flags))
+					return fail(error, error_size,
+						    "uffd_flags: not a non-negative integer");
+				if (flags & HANDSHAKE_UFFD_USER_MODE_ONLY)
+					return fail(error, error_size,
+						    "uffd_flags %llu: a UFFD_USER_MODE_ONLY "
+						    "userfaultfd is refused: KVM and vhost "
+						    "accesses to guest memory would fail "
+						    "instead of waiting for the page",
+						    (unsigned long long)flags);
+				handshake->uffd_flags = (long long)flags;
 			} else
 				return fail(error, error_size, "unknown key '%s'", key);
 		}
@@ -220,6 +285,9 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 	if (!json_object_is_type(regions, json_type_array))
 		return fail(error, error_size,
 			    "expected a JSON array of regions");
+	if (handshake->reconnect[0] && handshake->version < 1)
+		return fail(error, error_size, "reconnect needs \"version\": 1");
+	handshake->regions_json = regions;
 	count = json_object_array_length(regions);
 	if (count == 0 || count > HANDSHAKE_MAX_REGIONS)
 		return fail(error, error_size, "%zu regions: expected 1 to %d",
@@ -229,6 +297,8 @@ int handshake_parse(json_object *document, struct handshake *handshake,
 			    "no userfaultfd received (SCM_RIGHTS)");
 	if (!is_userfaultfd(handshake->fds[0]))
 		return fail(error, error_size, "fd 0 is not a userfaultfd");
+	read_uffd_fdinfo(handshake->fds[0], &handshake->uffd_fdinfo_flags,
+			 &handshake->uffd_api_features);
 	for (size_t i = 0; i < count; i++) {
 		struct handshake_region *region = &handshake->regions[i];
 

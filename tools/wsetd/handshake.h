@@ -26,8 +26,19 @@ struct handshake_region {
 	int memfd_index; /* index in handshake.fds; -1 for anonymous memory */
 };
 
+/* The handshake and reconnect messages' version (wsetd(8), "MESSAGES"). */
+#define HANDSHAKE_VERSION 1
+/* userfaultfd(2) flag a VMM must not use: kernel-mode faults would fail. */
+#define HANDSHAKE_UFFD_USER_MODE_ONLY 1
+
 struct handshake {
 	char name[64];
+	int version;		   /* 0 when the VMM sent none (Firecracker) */
+	long long uffd_flags;	   /* declared by the VMM; -1 when not declared */
+	unsigned int uffd_fdinfo_flags; /* file flags the kernel shows */
+	uint64_t uffd_api_features; /* from fdinfo: non-zero once UFFDIO_API ran */
+	char reconnect[33];	   /* the session token of a reconnect, else "" */
+	json_object *regions_json; /* the regions array (borrowed from the document) */
 	struct handshake_region regions[HANDSHAKE_MAX_REGIONS];
 	int region_count;
 	int fds[HANDSHAKE_MAX_FDS]; /* fds[0]: the userfaultfd */

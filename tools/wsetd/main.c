@@ -14,7 +14,7 @@
 int main(int argc, char **argv)
 {
 	static struct daemon daemon;
-	struct wset_probe probe;
+	struct wset_probe probe = WSET_PROBE_INIT;
 	int ret;
 
 	if (options_parse_command_line(argc, argv, &daemon.command_line))

@@ -20,6 +20,8 @@ enum option_kind {
 	KIND_MECHANISM, /* auto, rwp, wp */
 	KIND_UIDS,	/* comma-separated numeric uids, or "none" */
 	KIND_LOG_LEVEL, /* error, warning, notice, info, debug */
+	KIND_DURABILITY, /* written, fsync */
+	KIND_LAST_RESORT, /* wait, poison */
 };
 
 struct option_description {
@@ -42,8 +44,14 @@ static const struct option_description descriptions[] = {
 	  WSETD_DEFAULT_CONTROL_SOCKET, "Unix socket for wsetctl" },
 	{ "socket_mode", KIND_MODE, FIELD(socket_mode), 0, 0777, "0660",
 	  "permissions of both sockets (octal)" },
-	{ "store_dir", KIND_PATH, FIELD(store_dir), 0, 0, "/var/tmp",
-	  "directory for the sparse files that keep evicted pages" },
+	{ "store_dir", KIND_PATH, FIELD(store_dir), 0, 0, "/var/lib/wsetd",
+	  "state directory: each VMM's page store, its journal and session record" },
+	{ "durability", KIND_DURABILITY, FIELD(durability), 0, 0, "written",
+	  "a page leaves memory once its copy is written, or fsync(ed)" },
+	{ "fetch_retries", KIND_UNSIGNED, FIELD(fetch_retries), 1, 1000000, "200",
+	  "tries (5 ms apart) of a failing fetch before it is escalated" },
+	{ "last_resort", KIND_LAST_RESORT, FIELD(last_resort), 0, 0, "wait",
+	  "an escalated fault: wait for the store, or poison the page (SIGBUS)" },
 	{ "mechanism", KIND_MECHANISM, FIELD(mechanism), 0, 0, "auto",
 	  "tracking mechanism: auto, rwp or wp" },
 	{ "interval_ms", KIND_UNSIGNED, FIELD(interval_ms), 10, 3600000, "1000",
@@ -203,6 +211,22 @@ static int option_set(struct wsetd_options *options,
 		if (log_level_parse(value, &options->log_level))
 			snprintf(why, sizeof(why),
 				 "is not error, warning, notice, info or debug");
+		break;
+	case KIND_LAST_RESORT:
+		if (strcmp(value, "wait") == 0)
+			options->last_resort = WSET_LAST_RESORT_WAIT;
+		else if (strcmp(value, "poison") == 0)
+			options->last_resort = WSET_LAST_RESORT_POISON;
+		else
+			snprintf(why, sizeof(why), "is not wait or poison");
+		break;
+	case KIND_DURABILITY:
+		if (strcmp(value, "written") == 0)
+			options->durability = WSET_DURABILITY_WRITTEN;
+		else if (strcmp(value, "fsync") == 0)
+			options->durability = WSET_DURABILITY_FSYNC;
+		else
+			snprintf(why, sizeof(why), "is not written or fsync");
 		break;
 	}
 	if (why[0]) {
@@ -422,6 +446,12 @@ static void print_value(const struct wsetd_options *options,
 		break;
 	case KIND_LOG_LEVEL:
 		fputs(log_level_name(options->log_level), out);
+		break;
+	case KIND_DURABILITY:
+		fputs(options->durability == WSET_DURABILITY_FSYNC ? "fsync" : "written", out);
+		break;
+	case KIND_LAST_RESORT:
+		fputs(options->last_resort == WSET_LAST_RESORT_POISON ? "poison" : "wait", out);
 		break;
 	}
 }

@@ -24,7 +24,10 @@ struct wsetd_options {
 	char socket[108];	  /* where VMMs connect (sun_path size) */
 	char control_socket[108]; /* where wsetctl connects */
 	unsigned int socket_mode; /* permissions of both sockets */
-	char store_dir[4096];	  /* directory for the per-VMM page stores */
+	char store_dir[4096];	  /* state directory: stores, journals, sessions */
+	enum wset_durability durability;
+	unsigned int fetch_retries;
+	enum wset_last_resort last_resort;
 	enum wset_mechanism mechanism;
 	unsigned int interval_ms;
 	unsigned int wss_age;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static void add_u64(json_object *object, const char *key, uint64_t value)
 
 static json_object *policy_json(struct session *session)
 {
-	struct wset_policy policy;
+	struct wset_policy policy = WSET_POLICY_INIT;
 	json_object *object = json_object_new_object();
 
 	if (wset_get_policy(session->wset, &policy) == 0) {
@@ -44,9 +45,39 @@ static json_object *policy_json(struct session *session)
 	return object;
 }
 
+/* "O_RDONLY|O_NONBLOCK|O_CLOEXEC" for the flags userfaultfd(2) takes. */
+static json_object *file_flags_json(unsigned int flags)
+{
+	char text[64];
+
+	snprintf(text, sizeof(text), "%s%s%s",
+		 (flags & O_ACCMODE) == O_RDWR ? "O_RDWR" :
+		 (flags & O_ACCMODE) == O_WRONLY ? "O_WRONLY" : "O_RDONLY",
+		 flags & O_NONBLOCK ? "|O_NONBLOCK" : "",
+		 flags & O_CLOEXEC ? "|O_CLOEXEC" : "");
+	return json_object_new_string(text);
+}
+
+/* The userfaultfd's creation flags: what the VMM declared, what the kernel
+ * shows (fdinfo has the file flags, not UFFD_USER_MODE_ONLY). */
+static json_object *uffd_json(struct session *session)
+{
+	json_object *object = json_object_new_object();
+
+	json_object_object_add(object, "declared_flags",
+			       session->uffd_flags < 0 ? NULL :
+			       file_flags_json((unsigned int)session->uffd_flags));
+	json_object_object_add(object, "fdinfo_flags",
+			       file_flags_json(session->uffd_fdinfo_flags));
+	json_object_object_add(object, "user_mode_only",
+			       session->uffd_flags < 0 ? NULL :
+			       json_object_new_boolean(false));
+	return object;
+}
+
 json_object *report_session(struct session *session)
 {
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	json_object *object = json_object_new_object();
 	json_object *latency, *histogram, *store;
 
@@ -56,8 +87,11 @@ json_object *report_session(struct session *session)
 	add_u64(object, "uid", session->uid);
 	json_object_object_add(object, "mechanism", json_object_new_string(
 		wset_mechanism_name(wset_mechanism(session->wset))));
+	json_object_object_add(object, "mechanism_reason",
+			       json_object_new_string(session->mechanism_reason));
 	json_object_object_add(object, "regions",
 			       json_object_new_int(session->region_count));
+	json_object_object_add(object, "uffd", uffd_json(session));
 	add_u64(object, "uptime_ms", clock_wall_ms() - session->started_ms);
 	if (wset_counters(session->wset, &counters) < 0)
 		return object;
@@ -78,6 +112,13 @@ json_object *report_session(struct session *session)
 	add_u64(object, "store_get_errors", counters.store_get_errors);
 	add_u64(object, "removed_pages", counters.removed_pages);
 	add_u64(object, "faults", counters.faults);
+	add_u64(object, "fault_escalations", counters.fault_escalations);
+	add_u64(object, "stalled_faults", counters.stalled_faults);
+	add_u64(object, "poisoned_pages", counters.poisoned_pages);
+	json_object_object_add(object, "session", json_object_new_string(session->token));
+	json_object_object_add(object, "resumed", json_object_new_boolean(session->resumed));
+	json_object_object_add(object, "connected",
+			       json_object_new_boolean(session->socket_fd >= 0));
 
 	latency = json_object_new_object();
 	add_u64(latency, "p50", report_latency_percentile(counters.fault_latency_us, 0.50));
@@ -149,6 +190,9 @@ static const struct metric metrics[] = {
 	{ "wset_store_put_errors_total", "counter", "Failed store writes.", COUNTER(store_put_errors) },
 	{ "wset_store_get_errors_total", "counter", "Failed store reads.", COUNTER(store_get_errors) },
 	{ "wset_faults_total", "counter", "Fault messages handled.", COUNTER(faults) },
+	{ "wset_fault_escalations_total", "counter", "Faults the store could not answer within fetch_retries.", COUNTER(fault_escalations) },
+	{ "wset_stalled_faults", "gauge", "Escalated faults still waiting.", COUNTER(stalled_faults) },
+	{ "wset_poisoned_pages_total", "counter", "Pages answered with UFFDIO_POISON.", COUNTER(poisoned_pages) },
 	{ "wset_store_bytes", "gauge", "Bytes kept by the store.", COUNTER(store.stored_bytes) },
 };
 
@@ -168,8 +212,10 @@ void report_prometheus(struct daemon *daemon, FILE *out)
 	if (!all)
 		return;
 	for (session = daemon->sessions, index = 0; session;
-	     session = session->next, index++)
+	     session = session->next, index++) {
+		all[index] = (struct wset_counters)WSET_COUNTERS_INIT;
 		wset_counters(session->wset, &all[index]);
+	}
 	for (size_t m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name,
 			metrics[m].help, metrics[m].name, metrics[m].type);
@@ -218,7 +264,7 @@ void report_log(struct daemon *daemon)
 		   (unsigned long long)daemon->vmms_rejected,
 		   (unsigned long long)daemon->reloads);
 	for (struct session *session = daemon->sessions; session; session = session->next) {
-		struct wset_counters c;
+		struct wset_counters c = WSET_COUNTERS_INIT;
 
 		if (wset_counters(session->wset, &c) < 0)
 			continue;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "notify.h"
 #include "report.h"
+#include "state.h"
 
 /* How often the timer checks handshake deadlines and samples history. */
 #define TIMER_PERIOD_MS 100
@@ -133,6 +134,11 @@ static int setup(struct daemon *daemon)
 		log_error("setup: %s", strerror(errno));
 		return WSETD_EXIT_FAILURE;
 	}
+	if (mkdir(daemon->options.store_dir, 0700) && errno != EEXIST) {
+		log_error("%s: cannot create the state directory: %s",
+			  daemon->options.store_dir, strerror(errno));
+		return WSETD_EXIT_FAILURE;
+	}
 	daemon->vmm_listen_fd = listen_on(daemon->options.socket,
 					  daemon->options.socket_mode);
 	if (daemon->vmm_listen_fd < 0)
@@ -169,18 +175,24 @@ static void pending_remove(struct daemon *daemon, struct pending *pending)
 	free(pending);
 }
 
-/* Answer a VMM with one JSON line. */
-static void reply(int fd, bool ok, unsigned int id, const char *mechanism,
-		  const char *error)
+/* Answer a VMM with one JSON line (session: NULL when refused). */
+static void reply(int fd, const struct session *session, const char *error)
 {
 	json_object *answer = json_object_new_object();
 	const char *text;
 
-	json_object_object_add(answer, "ok", json_object_new_boolean(ok));
-	if (ok) {
-		json_object_object_add(answer, "vmm", json_object_new_int((int)id));
-		json_object_object_add(answer, "mechanism",
-				       json_object_new_string(mechanism));
+	json_object_object_add(answer, "ok", json_object_new_boolean(session != NULL));
+	if (session) {
+		json_object_object_add(answer, "version",
+				       json_object_new_int(HANDSHAKE_VERSION));
+		json_object_object_add(answer, "vmm", json_object_new_int((int)session->id));
+		json_object_object_add(answer, "mechanism", json_object_new_string(
+			wset_mechanism_name(wset_mechanism(session->wset))));
+		json_object_object_add(answer, "session",
+				       json_object_new_string(session->token));
+		if (session->resumed)
+			json_object_object_add(answer, "resumed_pages",
+					       json_object_new_int(session->resumed_pages));
 	} else {
 		json_object_object_add(answer, "error", json_object_new_string(error));
 	}
@@ -196,7 +208,7 @@ static void reject(struct daemon *daemon, struct connection *connection,
 	daemon->vmms_rejected++;
 	log_warning("vmm from pid %d uid %u refused: %s", (int)connection->peer.pid,
 		    (unsigned int)connection->peer.uid, why);
-	reply(connection->fd, false, 0, NULL, why);
+	reply(connection->fd, NULL, why);
 }
 
 static void accept_connection(struct daemon *daemon, int listen_fd,
@@ -234,11 +246,134 @@ static void accept_connection(struct daemon *daemon, int listen_fd,
 		pending_remove(daemon, pending);
 }
 
+/*
+ * The token of the session a handshake starts: a new one, or for a
+ * reconnect the one it names, once its record says it is this VMM (same
+ * pid and uid, same regions) and no session serves it now.
+ */
+static int session_token(struct daemon *daemon, struct handshake *handshake,
+			 const struct ucred *peer, char *token, char *error,
+			 size_t error_size)
+{
+	const char *directory = daemon->options.store_dir;
+	json_object *record, *value;
+	int ret = -1;
+
+	if (!handshake->reconnect[0]) {
+		if (state_token_new(token) == 0)
+			return 0;
+		snprintf(error, error_size, "no random bytes for a session token");
+		return -1;
+	}
+	for (struct session *session = daemon->sessions; session; session = session->next)
+		if (strcmp(session->token, handshake->reconnect) == 0) {
+			snprintf(error, error_size, "reconnect: session %s is served "
+				 "already (vmm %u)", handshake->reconnect, session->id);
+			return -1;
+		}
+	record = state_load(directory, handshake->reconnect);
+	if (!record) {
+		snprintf(error, error_size, "reconnect: no session %s in %.150s",
+			 handshake->reconnect, directory);
+		return -1;
+	}
+	if (!json_object_object_get_ex(record, "pid", &value) ||
+	    json_object_get_int(value) != (int)peer->pid ||
+	    !json_object_object_get_ex(record, "uid", &value) ||
+	    json_object_get_int64(value) != (int64_t)peer->uid)
+		snprintf(error, error_size, "reconnect: session %s belongs to another "
+			 "process", handshake->reconnect);
+	else if (!json_object_object_get_ex(record, "regions", &value) ||
+		 !json_object_equal(value, handshake->regions_json))
+		snprintf(error, error_size, "reconnect: the regions differ from those "
+			 "of session %s", handshake->reconnect);
+	else {
+		if (!handshake->name[0] &&
+		    json_object_object_get_ex(record, "name", &value))
+			snprintf(handshake->name, sizeof(handshake->name), "%s",
+				 json_object_get_string(value));
+		strcpy(token, handshake->reconnect);
+		ret = 0;
+	}
+	json_object_put(record);
+	return ret;
+}
+
+/* A session now served: into the list, its pidfd (and socket, if it has
+ * one: it is in the epoll set already, as a pending connection) watched. */
+static void add_session(struct daemon *daemon, struct session *session)
+{
+	struct epoll_event event = { .events = EPOLLIN | EPOLLRDHUP };
+
+	daemon->next_id++;
+	daemon->vmms_accepted++;
+	session->started_ms = clock_wall_ms();
+	session->next = daemon->sessions;
+	daemon->sessions = session;
+	daemon->session_count++;
+	if (session->socket_fd >= 0) {
+		event.data.ptr = &session->socket_watch;
+		epoll_ctl(daemon->epoll_fd, EPOLL_CTL_MOD, session->socket_fd, &event);
+	}
+	event.events = EPOLLIN;
+	event.data.ptr = &session->process_watch;
+	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, session->pid_fd, &event);
+	session_sample(session, session->started_ms);
+	if (session->resumed)
+		log_notice("vmm %u %s: pid %d uid %u, %d regions, mechanism %s: "
+			   "session %s resumed, %d evicted pages taken over",
+			   session->id, session->name, (int)session->pid,
+			   (unsigned int)session->uid, session->region_count,
+			   wset_mechanism_name(wset_mechanism(session->wset)),
+			   session->token, session->resumed_pages);
+	else
+		log_notice("vmm %u %s: pid %d uid %u, %d regions, mechanism %s, session %s",
+			   session->id, session->name, (int)session->pid,
+			   (unsigned int)session->uid, session->region_count,
+			   wset_mechanism_name(wset_mechanism(session->wset)),
+			   session->token);
+	notify_systemd("STATUS=serving %u VMMs", daemon->session_count);
+}
+
+/* The service manager keeps the session's fds, so that a wsetd restarted
+ * after a crash takes the VMM over without its help. */
+static void store_fds(const char *token, const struct handshake *handshake)
+{
+	notify_fd_store_remove(token);
+	if (notify_fd_store(token, handshake->fds, handshake->fd_count))
+		log_debug("session %s: %d fds kept in the service manager's fd store",
+			  token, handshake->fd_count);
+}
+
+/* A reconnect for a session taken over from the fd store, which has no
+ * connection yet: the VMM's new connection becomes its own. */
+static bool attach(struct daemon *daemon, struct connection *connection,
+		   struct handshake *handshake)
+{
+	for (struct session *session = daemon->sessions; session; session = session->next) {
+		if (strcmp(session->token, handshake->reconnect) || session->socket_fd >= 0 ||
+		    session->pid != connection->peer.pid)
+			continue;
+		struct epoll_event event = { .events = EPOLLIN | EPOLLRDHUP,
+					     .data.ptr = &session->socket_watch };
+
+		handshake_close_fds(handshake);
+		session->socket_fd = connection->fd;
+		connection->fd = -1;
+		epoll_ctl(daemon->epoll_fd, EPOLL_CTL_MOD, session->socket_fd, &event);
+		log_notice("vmm %u %s: reconnected to its session %s", session->id,
+			   session->name, session->token);
+		reply(session->socket_fd, session, NULL);
+		return true;
+	}
+	return false;
+}
+
 static void start_session(struct daemon *daemon, struct connection *connection)
 {
+	char token[STATE_TOKEN_SIZE];
 	struct handshake handshake;
 	struct session *session;
-	struct epoll_event event = { .events = EPOLLIN | EPOLLRDHUP };
 	char error[256];
 
 	memcpy(handshake.fds, connection->fds, sizeof(handshake.fds));
@@ -258,35 +393,76 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 		reject(daemon, connection, error);
 		return;
 	}
-	if (handshake_parse(connection->document, &handshake, error, sizeof(error)) ||
-	    session_start(&daemon->options, &handshake, &connection->peer,
-			  daemon->next_id, connection->fd, &session, error,
-			  sizeof(error)) < 0) {
+	if (handshake_parse(connection->document, &handshake, error, sizeof(error)) == 0 &&
+	    handshake.reconnect[0] && attach(daemon, connection, &handshake))
+		return;
+	if (error[0] ||
+	    session_token(daemon, &handshake, &connection->peer, token, error,
+			  sizeof(error))) {
+		handshake_close_fds(&handshake);
+		reject(daemon, connection, error);
+		return;
+	}
+	store_fds(token, &handshake);
+	if (session_start(&daemon->options, &handshake, &connection->peer,
+			  daemon->next_id, token, handshake.reconnect[0] != '\0',
+			  connection->fd, &session, error, sizeof(error)) < 0) {
+		notify_fd_store_remove(token);
 		handshake_close_fds(&handshake);
 		reject(daemon, connection, error);
 		return;
 	}
 	connection->fd = -1; /* the session keeps the connection */
-	daemon->next_id++;
-	daemon->vmms_accepted++;
-	session->started_ms = clock_wall_ms();
-	session->next = daemon->sessions;
-	daemon->sessions = session;
-	daemon->session_count++;
-	/* The socket is in the epoll set already, as a pending connection. */
-	event.data.ptr = &session->socket_watch;
-	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_MOD, session->socket_fd, &event);
-	event.events = EPOLLIN;
-	event.data.ptr = &session->process_watch;
-	epoll_ctl(daemon->epoll_fd, EPOLL_CTL_ADD, session->pid_fd, &event);
-	session_sample(session, session->started_ms);
-	log_notice("vmm %u %s: pid %d uid %u, %d regions, mechanism %s",
-		   session->id, session->name, (int)session->pid,
-		   (unsigned int)session->uid, session->region_count,
-		   wset_mechanism_name(wset_mechanism(session->wset)));
-	notify_systemd("STATUS=serving %u VMMs", daemon->session_count);
-	reply(session->socket_fd, true, session->id,
-	      wset_mechanism_name(wset_mechanism(session->wset)), NULL);
+	add_session(daemon, session);
+	reply(session->socket_fd, session, NULL);
+}
+
+/* At start: a session whose fds the service manager kept for us (we
+ * crashed or were killed), resumed from its record in the state
+ * directory.  Its VMM may reconnect later; until then it has no socket. */
+static void resume_stored(void *arg, const char *token, const int *fds, int count)
+{
+	struct daemon *daemon = arg;
+	json_object *record = state_token_valid(token) ?
+				      state_load(daemon->options.store_dir, token) : NULL;
+	json_object *document = NULL, *value;
+	struct handshake handshake = { .fd_count = 0 };
+	struct ucred peer = { 0 };
+	struct session *session;
+	char error[256] = "";
+
+	for (int i = 0; i < count && i < HANDSHAKE_MAX_FDS; i++)
+		handshake.fds[handshake.fd_count++] = fds[i];
+	for (int i = HANDSHAKE_MAX_FDS; i < count; i++)
+		close(fds[i]);
+	if (!record) {
+		snprintf(error, sizeof(error), "no session record in %.150s",
+			 daemon->options.store_dir);
+	} else {
+		document = json_object_new_object();
+		if (json_object_object_get_ex(record, "name", &value))
+			json_object_object_add(document, "name", json_object_get(value));
+		if (json_object_object_get_ex(record, "regions", &value))
+			json_object_object_add(document, "regions", json_object_get(value));
+		if (json_object_object_get_ex(record, "pid", &value))
+			peer.pid = json_object_get_int(value);
+		if (json_object_object_get_ex(record, "uid", &value))
+			peer.uid = (uid_t)json_object_get_int64(value);
+		if (handshake_parse(document, &handshake, error, sizeof(error)) == 0 &&
+		    session_start(&daemon->options, &handshake, &peer, daemon->next_id,
+				  token, true, -1, &session, error, sizeof(error)) == 0) {
+			handshake_close_fds(&handshake);
+			add_session(daemon, session);
+			error[0] = '\0';
+		}
+	}
+	if (error[0]) {
+		log_warning("fd store: session %s: cannot resume: %s", token, error);
+		handshake_close_fds(&handshake);
+		notify_fd_store_remove(token);
+	}
+	json_object_put(document);
+	json_object_put(record);
 }
 
 static void pending_ready(struct daemon *daemon, struct pending *pending)
@@ -326,6 +502,7 @@ static int end_session(struct daemon *daemon, struct session *session,
 	daemon->session_count--;
 	notify_systemd("STATUS=serving %u VMMs", daemon->session_count);
 	snprintf(name, sizeof(name), "%s", session->name);
+	notify_fd_store_remove(session->token);
 	/* Closing the fds below also removes them from the epoll set. */
 	ret = session_stop(session);
 	if (ret < 0)
@@ -378,7 +555,7 @@ static void timer_expired(struct daemon *daemon)
 static void reload(struct daemon *daemon)
 {
 	struct wsetd_options fresh;
-	struct wset_policy policy;
+	struct wset_policy policy = WSET_POLICY_INIT;
 
 	log_notice("reloading the configuration");
 	notify_systemd("RELOADING=1");
@@ -432,12 +609,34 @@ static int shut_down(struct daemon *daemon)
 
 	while (daemon->pending)
 		pending_remove(daemon, daemon->pending);
-	while (daemon->sessions)
-		if (end_session(daemon, daemon->sessions, "wsetd stopping") < 0)
+	while (daemon->sessions) {
+		struct session *session = daemon->sessions;
+		int socket_fd = dup(session->socket_fd);
+
+		if (end_session(daemon, session, "wsetd stopping") < 0)
 			status = WSETD_EXIT_RESTORE_FAILED;
+		else if (socket_fd >= 0)
+			/* Every page is back: the VMM may let its uffd go. */
+			connection_send(socket_fd, "{\"event\":\"released\"}\n", 21);
+		if (socket_fd >= 0)
+			close(socket_fd);
+	}
 	unlink(daemon->options.socket);
 	unlink(daemon->options.control_socket);
 	return status;
+}
+
+static void waiting_session(void *arg, const char *token)
+{
+	const struct daemon *daemon = arg;
+
+	for (const struct session *session = daemon->sessions; session;
+	     session = session->next)
+		if (strcmp(session->token, token) == 0)
+			return;
+
+	log_notice("session %s from an earlier run: its pages stay in %s until "
+		   "its VMM reconnects", token, daemon->options.store_dir);
 }
 
 int daemon_run(struct daemon *daemon)
@@ -449,6 +648,9 @@ int daemon_run(struct daemon *daemon)
 	log_notice("listening on %s (VMMs) and %s (control), library %s",
 		   daemon->options.socket, daemon->options.control_socket,
 		   wset_version());
+	if (notify_listen_fds(resume_stored, daemon) > 0)
+		log_notice("fd store: %u VMMs taken over", daemon->session_count);
+	state_each(daemon->options.store_dir, waiting_session, daemon);
 	notify_systemd("READY=1\nSTATUS=listening on %s, no VMM yet", daemon->options.socket);
 	for (;;) {
 		/* One event at a time: a handler may free the owner of

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "session.h"
 
 static int pidfd_open_process(pid_t pid)
@@ -15,6 +16,7 @@ static int pidfd_open_process(pid_t pid)
 
 static void session_free(struct session *session)
 {
+	wset_store_close(session->store);
 	if (session->pid_fd >= 0)
 		close(session->pid_fd);
 	if (session->socket_fd >= 0)
@@ -63,14 +65,27 @@ static int add_regions(struct session *session, struct handshake *handshake,
 	return 0;
 }
 
+/* A session that never started: a new one leaves no files behind, one
+ * taken over keeps them (its pages are there). */
+static void forget_new(struct session *session)
+{
+	wset_store_close(session->store);
+	session->store = NULL;
+	if (!session->resumed)
+		state_remove(session->state_dir, session->token);
+	session_free(session);
+}
+
 int session_start(const struct wsetd_options *options,
 		  struct handshake *handshake, const struct ucred *peer,
-		  unsigned int id, int socket_fd, struct session **out,
-		  char *error, size_t error_size)
+		  unsigned int id, const char *token, bool resume,
+		  int socket_fd, struct session **out, char *error,
+		  size_t error_size)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	struct wset_adopt adopt = WSET_ADOPT_INIT;
 	struct session *session = calloc(1, sizeof(*session));
+	bool initialized;
 	int ret;
 
 	if (!session || history_init(&session->history, options->history_samples)) {
@@ -79,9 +94,14 @@ int session_start(const struct wsetd_options *options,
 		return -ENOMEM;
 	}
 	session->id = id;
+	snprintf(session->token, sizeof(session->token), "%s", token);
+	session->state_dir = options->store_dir;
+	session->resumed = resume;
 	session->pid = peer->pid;
 	session->uid = peer->uid;
 	session->socket_fd = -1;
+	session->uffd_flags = handshake->uffd_flags;
+	session->uffd_fdinfo_flags = handshake->uffd_fdinfo_flags;
 	session->socket_watch = (struct watch){ WATCH_SESSION_SOCKET, session };
 	session->process_watch = (struct watch){ WATCH_SESSION_PROCESS, session };
 	if (handshake->name[0])
@@ -104,21 +124,61 @@ int session_start(const struct wsetd_options *options,
 	config.fault_threads = options->fault_threads;
 	config.prefetch_pages = options->prefetch_pages;
 	config.store_dir = options->store_dir;
+	config.fetch_retries = options->fetch_retries;
+	config.last_resort = options->last_resort;
 	options_policy(options, &config.policy);
+	ret = wset_named_store_open(options->store_dir, token, options->durability,
+				    &session->store);
+	if (ret < 0) {
+		snprintf(error, error_size, "cannot open the store %s/%s.pages: %s",
+			 options->store_dir, token, strerror(-ret));
+		session_free(session);
+		return ret;
+	}
+	config.store = session->store;
 	adopt.uffd = handshake->fds[0];
 	adopt.pid = peer->pid;
+	/* Set up already: by the wsetd before us, or by the VMM itself in
+	 * Firecracker's order (UFFDIO_API called, memory registered). */
+	initialized = resume || handshake->uffd_api_features != 0;
+	adopt.flags = initialized ? WSET_ADOPT_RESUME : 0;
 	ret = wset_adopt(&config, &adopt, &session->wset);
 	if (ret < 0) {
-		snprintf(error, error_size, "cannot adopt the userfaultfd: %s%s",
-			 strerror(-ret),
-			 ret == -EINVAL ? " (was UFFDIO_API called on it already? "
-					  "wsetd negotiates the features itself)" : "");
-		session_free(session);
+		snprintf(error, error_size, "cannot adopt the userfaultfd: %s",
+			 strerror(-ret));
+		forget_new(session);
 		return ret;
 	}
 	handshake->fds[0] = -1; /* the wset owns it now */
 
 	ret = add_regions(session, handshake, error, error_size);
+	if (ret == 0 && initialized && !resume)
+		snprintf(session->mechanism_reason, sizeof(session->mechanism_reason),
+			 "the VMM called UFFDIO_API itself (features 0x%llx)%s",
+			 (unsigned long long)(handshake->uffd_api_features & 0x7fffffffull),
+			 wset_mechanism(session->wset) == WSET_MECHANISM_MISSING_ONLY ?
+				 " without tracking: faults are served from the store, "
+				 "nothing is tracked or evicted" : "");
+	else if (ret == 0)
+		snprintf(session->mechanism_reason, sizeof(session->mechanism_reason),
+			 "%s", resume ? "taken over from an earlier wsetd" :
+					"negotiated by wsetd");
+	if (ret == 0 && initialized) {
+		ret = wset_resume(session->wset);
+		if (ret < 0)
+			snprintf(error, error_size, "cannot take the session over: %s",
+				 strerror(-ret));
+		else
+			session->resumed_pages = ret;
+		ret = ret < 0 ? ret : 0;
+	}
+	if (ret == 0 && !resume) {
+		ret = state_save(options->store_dir, token, peer->pid, peer->uid,
+				 session->name, handshake->regions_json);
+		if (ret < 0)
+			snprintf(error, error_size, "cannot write %s/%s.session: %s",
+				 options->store_dir, token, strerror(-ret));
+	}
 	if (ret == 0) {
 		ret = wset_start(session->wset);
 		if (ret < 0)
@@ -127,7 +187,7 @@ int session_start(const struct wsetd_options *options,
 	}
 	if (ret < 0) {
 		wset_destroy(session->wset);
-		session_free(session);
+		forget_new(session);
 		return ret;
 	}
 	/* Memfds were duplicated by the library: ours are no longer needed. */
@@ -137,21 +197,52 @@ int session_start(const struct wsetd_options *options,
 	return 0;
 }
 
+/* A page the store still holds after the session ended: say where. */
+static int log_kept_page(void *arg, uint64_t key, size_t len)
+{
+	struct session *session = arg;
+
+	log_warning("vmm %u %s: page at store offset %llu (%zu bytes) could not go "
+		    "back; it stays in %s/%s.pages", session->id, session->name,
+		    (unsigned long long)key, len, session->state_dir, session->token);
+	return 0;
+}
+
 int session_stop(struct session *session)
 {
 	int ret = wset_destroy(session->wset);
+	struct wset_store_stats stats = { 0 };
 
+	session->store->ops->stats(session->store->priv, &stats);
+	if (ret == 0 && stats.stored_bytes == 0) {
+		wset_store_close(session->store);
+		session->store = NULL;
+		state_remove(session->state_dir, session->token);
+	} else {
+		session->store->ops->each(session->store->priv, log_kept_page, session);
+	}
 	session_free(session);
 	return ret;
 }
 
 void session_sample(struct session *session, uint64_t now_ms)
 {
-	struct wset_counters counters;
+	struct wset_counters counters = WSET_COUNTERS_INIT;
 	struct history_sample sample;
 
 	if (wset_counters(session->wset, &counters) < 0)
 		return;
+	if (counters.fault_escalations > session->escalations_logged) {
+		log_warning("vmm %u %s: %llu faults could not be fetched from the store "
+			    "within fetch_retries (%llu waiting now, %llu pages poisoned, "
+			    "%llu store read errors)", session->id, session->name,
+			    (unsigned long long)(counters.fault_escalations -
+						 session->escalations_logged),
+			    (unsigned long long)counters.stalled_faults,
+			    (unsigned long long)counters.poisoned_pages,
+			    (unsigned long long)counters.store_get_errors);
+		session->escalations_logged = counters.fault_escalations;
+	}
 	sample.time_ms = now_ms;
 	sample.wss_bytes = counters.wss_bytes;
 	sample.resident_bytes = counters.resident_bytes;

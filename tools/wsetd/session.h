@@ -13,6 +13,7 @@
 
 #include "handshake.h"
 #include "history.h"
+#include "state.h"
 #include "options.h"
 #include "wset.h"
 
@@ -34,6 +35,13 @@ struct watch {
 
 struct session {
 	unsigned int id;
+	char token[STATE_TOKEN_SIZE]; /* names its files in the state directory */
+	struct wset_store *store;     /* persistent, named by token */
+	const char *state_dir;	      /* options.store_dir at the start */
+	bool resumed;		      /* taken over from an earlier wsetd */
+	int resumed_pages;	      /* evicted pages taken over */
+	uint64_t escalations_logged;  /* fault escalations already logged */
+	char mechanism_reason[200];   /* why this mechanism, for status */
 	char name[64];
 	pid_t pid;
 	uid_t uid;
@@ -41,6 +49,8 @@ struct session {
 	int pid_fd;    /* readable when the VMM process exits */
 	struct wset *wset;
 	int region_count;
+	long long uffd_flags;		/* declared in the handshake, -1: not */
+	unsigned int uffd_fdinfo_flags; /* as fdinfo shows them */
 	uint64_t started_ms; /* wall clock */
 	struct history history;
 	struct watch socket_watch;
@@ -49,17 +59,23 @@ struct session {
 };
 
 /*
- * Adopt the handshake's userfaultfd, add its regions and start tracking.
- * The fds handed over are set to -1 in handshake.  Returns 0, or a
- * negative errno value with a message in error.
+ * Adopt the handshake's userfaultfd, add its regions and start tracking,
+ * with the persistent store named token in options->store_dir.  With
+ * resume, the userfaultfd comes from an earlier wsetd (a reconnect or the
+ * fd store): take over its evicted pages (wset_resume()).  The fds handed
+ * over are set to -1 in handshake.  Returns 0, or a negative errno value
+ * with a message in error.
  */
 int session_start(const struct wsetd_options *options,
 		  struct handshake *handshake, const struct ucred *peer,
-		  unsigned int id, int socket_fd, struct session **out,
-		  char *error, size_t error_size);
+		  unsigned int id, const char *token, bool resume,
+		  int socket_fd, struct session **out, char *error,
+		  size_t error_size);
 
-/* Stop tracking, bring every evicted page back, release everything.
- * Returns wset_destroy()'s result. */
+/* Stop tracking, bring every evicted page back, release everything.  The
+ * session's files are removed once every page is back; otherwise they
+ * stay, and the pages still in the store are logged.  Returns
+ * wset_destroy()'s result. */
 int session_stop(struct session *session);
 
 /* Record a history sample now. */
