@@ -6,6 +6,7 @@
 #                   QEMU=1: an unmodified QEMU under wset-run, natively)
 #   make vm-run     the harness alone: vm/run, with ARGS="..."
 #   make bench      the benchmarks (bench/run): bench/results.md and charts
+#   make stress     the integrity stress under chaos in QEMU, 30 minutes
 #
 # Parts of the build live next to their sources and are included here.
 

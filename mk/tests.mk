@@ -4,6 +4,10 @@
 #   make check-native   run tests/tests.list natively through vm/tap-run
 #   make guest-tests    static binaries in build/guest/bin/ and
 #                       build/guest/tests.list for the QEMU harness
+#   make stress         the integrity stress under chaos in the release
+#                       guest, not part of make check: STRESS_SECONDS
+#                       (1800) per mechanism in STRESS_MECHANISMS (rwp),
+#                       STRESS_ARGS for vm/run (e.g. --profile thp)
 
 WSET_TEST_SRCS := $(wildcard tests/*.c)
 WSET_TEST_NAMES := $(patsubst tests/%.c,%,$(WSET_TEST_SRCS))
@@ -12,16 +16,17 @@ WSET_GUEST_TESTS := $(addprefix build/guest/bin/,$(WSET_TEST_NAMES))
 WSET_TEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	-pthread -Iinclude -Itests
 
-.PHONY: tests check-native guest-tests
+.PHONY: tests check-native guest-tests stress
 tests: $(WSET_TESTS)
 
 # Natively the tests use the shared library, as an embedder would.
-build/tests/%: tests/%.c tests/testlib.h include/wset.h $(WSET_SHARED) build/lib/libwset.so
+WSET_TEST_HEADERS := $(wildcard tests/*.h)
+build/tests/%: tests/%.c $(WSET_TEST_HEADERS) include/wset.h $(WSET_SHARED) build/lib/libwset.so
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(WSET_TEST_CFLAGS) $< -o $@ -Lbuild/lib -lwset \
 		-Wl,-rpath,$(CURDIR)/build/lib
 
-build/guest/bin/%: tests/%.c tests/testlib.h include/wset.h $(WSET_STATIC)
+build/guest/bin/%: tests/%.c $(WSET_TEST_HEADERS) include/wset.h $(WSET_STATIC)
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(WSET_TEST_CFLAGS) -static $< -o $@ $(WSET_STATIC)
 
@@ -38,3 +43,13 @@ check-native: tests
 
 guest-tests: $(WSET_GUEST_TESTS)
 	cat $(WSET_TEST_LISTS) >build/guest/tests.list
+
+STRESS_SECONDS ?= 1800
+STRESS_MECHANISMS ?= rwp
+STRESS_CHAOS ?= all
+# One --exec per mechanism, each its own test with room to finish.
+stress: build/guest/bin/integrity
+	vm/run --flavour release $(STRESS_ARGS) --add build/guest/bin/integrity \
+		--exec-timeout $$(($(STRESS_SECONDS) * 2 + 300)) \
+		$(foreach mechanism,$(STRESS_MECHANISMS),--exec \
+		'./integrity $(mechanism) --chaos $(STRESS_CHAOS) --seconds $(STRESS_SECONDS)')

@@ -209,19 +209,43 @@ static inline bool test_reserve_huge_pages(long pages)
 }
 
 /*
- * Guest-like memory: private anonymous, a shared memfd mapping, or a
- * shared hugetlbfs memfd mapping.  *fd is -1 for anonymous memory.  NULL
- * with a reason in `why` when the kind is not available here.
+ * A mapping of len bytes at an address aligned to `align` (a power of two;
+ * 0 for any), e.g. so that transparent huge pages fit.
  */
-static inline void *test_memory(enum test_memory kind, size_t len, int *fd,
-				char *why, size_t why_len)
+static inline void *test_map_aligned(size_t len, size_t align, int prot,
+				     int flags, int fd)
+{
+	uint8_t *reserved, *start;
+
+	if (!align)
+		return mmap(NULL, len, prot, flags, fd, 0);
+	reserved = mmap(NULL, len + align, PROT_NONE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (reserved == MAP_FAILED)
+		return MAP_FAILED;
+	start = (uint8_t *)(((uintptr_t)reserved + align - 1) & ~(uintptr_t)(align - 1));
+	if (start > reserved)
+		munmap(reserved, (size_t)(start - reserved));
+	munmap(start + len, (size_t)(reserved + align - start));
+	return mmap(start, len, prot, flags | MAP_FIXED, fd, 0);
+}
+
+/*
+ * Guest-like memory: private anonymous, a shared memfd mapping, or a
+ * shared hugetlbfs memfd mapping, at an address aligned to `align` (0: any).
+ * *fd is -1 for anonymous memory.  NULL with a reason in `why` when the
+ * kind is not available here.
+ */
+static inline void *test_memory_aligned(enum test_memory kind, size_t len,
+					size_t align, int *fd, char *why,
+					size_t why_len)
 {
 	void *mem;
 
 	*fd = -1;
 	if (kind == MEMORY_ANON) {
-		mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		mem = test_map_aligned(len, align, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1);
 		if (mem == MAP_FAILED) {
 			snprintf(why, why_len, "mmap: %s", strerror(errno));
 			return NULL;
@@ -245,7 +269,7 @@ static inline void *test_memory(enum test_memory kind, size_t len, int *fd,
 		close(*fd);
 		return NULL;
 	}
-	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	mem = test_map_aligned(len, align, PROT_READ | PROT_WRITE, MAP_SHARED, *fd);
 	if (mem == MAP_FAILED) {
 		snprintf(why, why_len, "mmap %s: %s", test_memory_name(kind),
 			 strerror(errno));
@@ -253,6 +277,12 @@ static inline void *test_memory(enum test_memory kind, size_t len, int *fd,
 		return NULL;
 	}
 	return mem;
+}
+
+static inline void *test_memory(enum test_memory kind, size_t len, int *fd,
+				char *why, size_t why_len)
+{
+	return test_memory_aligned(kind, len, 0, fd, why, why_len);
 }
 
 static inline int test_add(struct wset *ws, enum test_memory kind, void *mem,
@@ -282,6 +312,15 @@ static inline size_t test_page_size(enum test_memory kind)
 {
 	return kind == MEMORY_HUGETLB ? test_huge_page_size()
 				      : (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The next number of a xorshift64 sequence (state must not be 0). */
+static inline uint64_t test_random(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
 }
 
 /* A cheap checksum over a buffer (FNV-1a). */

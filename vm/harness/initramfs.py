@@ -33,8 +33,9 @@ def build(root, image, binaries, test_lines, extra_files):
     bindir = os.path.join(root, "tests", "bin")
     _copy_executable(os.path.join(REPO, "vm", "tap-run"),
                      os.path.join(bindir, "tap-run"))
-    _copy_executable(os.path.join(GUEST_DIR, "check-topology"),
-                     os.path.join(bindir, "check-topology"))
+    for check in ("check-topology", "check-memory-settings"):
+        _copy_executable(os.path.join(GUEST_DIR, check),
+                         os.path.join(bindir, check))
     for binary in binaries:
         destination = os.path.join(bindir, os.path.basename(binary))
         if os.path.isdir(binary):
