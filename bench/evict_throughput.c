@@ -96,6 +96,12 @@ int main(int argc, char **argv)
 			len = options.smoke ? 8ull << 20 : len / 4;
 		if (!bench_selected(&options, name))
 			continue;
+		/* The QEMU guest's initramfs has no /dev/shm. */
+		if (tmpfs && access("/dev/shm", W_OK) != 0) {
+			bench_skip(&options, BENCH, name, "no writable /dev/shm: %s",
+				   strerror(errno));
+			continue;
+		}
 		if (bench_area_map(kinds[k], len, &area, why, sizeof(why)) < 0) {
 			bench_skip(&options, BENCH, name, "%s", why);
 			continue;
