@@ -59,21 +59,10 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static enum test_memory parse_memory(const char *name)
-{
-	if (!strcmp(name, "anon"))
-		return MEMORY_ANON;
-	if (!strcmp(name, "memfd"))
-		return MEMORY_MEMFD;
-	if (!strcmp(name, "hugetlbfs"))
-		return MEMORY_HUGETLB;
-	tap_bail("unknown memory kind '%s'", name);
-}
-
 int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
-	enum test_memory kind = parse_memory(argc > 2 ? argv[2] : "anon");
+	enum test_memory kind = test_parse_memory(argc > 2 ? argv[2] : "anon");
 	struct wset_counters counters = WSET_COUNTERS_INIT;
 	struct race race = { .page = test_page_size(kind) };
 	uint64_t bad = 0, zero = 0, checks = 0, round = 0;

@@ -8,21 +8,10 @@
 
 #include "testlib.h"
 
-static enum test_memory parse_memory(const char *name)
-{
-	if (!strcmp(name, "anon"))
-		return MEMORY_ANON;
-	if (!strcmp(name, "memfd"))
-		return MEMORY_MEMFD;
-	if (!strcmp(name, "hugetlbfs"))
-		return MEMORY_HUGETLB;
-	tap_bail("unknown memory kind '%s'", name);
-}
-
 int main(int argc, char **argv)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
-	enum test_memory kind = parse_memory(argc > 2 ? argv[2] : "anon");
+	enum test_memory kind = test_parse_memory(argc > 2 ? argv[2] : "anon");
 	size_t page = test_page_size(kind);
 	size_t pages = kind == MEMORY_HUGETLB ? 8 : 1024;
 	size_t len = pages * page;

@@ -166,6 +166,18 @@ enum test_memory {
 	MEMORY_HUGETLB,
 };
 
+/* A memory kind by its name on the command line: anon, memfd or hugetlbfs. */
+static inline enum test_memory test_parse_memory(const char *name)
+{
+	if (!strcmp(name, "anon"))
+		return MEMORY_ANON;
+	if (!strcmp(name, "memfd"))
+		return MEMORY_MEMFD;
+	if (!strcmp(name, "hugetlbfs"))
+		return MEMORY_HUGETLB;
+	tap_bail("unknown memory kind '%s'", name);
+}
+
 static inline const char *test_memory_name(enum test_memory kind)
 {
 	return kind == MEMORY_ANON ? "anon" : kind == MEMORY_MEMFD ? "memfd" : "hugetlbfs";
