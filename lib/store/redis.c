@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Redis tier through hiredis: one page per key, SET/GET/DEL, batches
+ * pipelined.  A put never waits for Redis to come back: it fails and the
+ * page stays where it was.  A get reconnects and retries a few times.
+ */
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tier.h"
+
+#define REDIS_KEY_MAX 96
+
+struct redis_store {
+	struct tier_store tier;
+	struct wset_redis_config config;
+	char *host, *unix_path, *user, *password, *vmm_name; /* our copies */
+	pthread_mutex_t lock;	/* protects context and sizes */
+	redisContext *context;	/* NULL while disconnected */
+	struct key_map sizes;	/* key -> length + 1, for stored_bytes */
+	uint64_t stored_bytes, put_count, get_count, error_count;
+};
+
+static void key_name(const struct redis_store *rs, uint64_t key, char *name)
+{
+	snprintf(name, REDIS_KEY_MAX, "wset:%s:%" PRIx64, rs->vmm_name, key);
+}
+
+static void disconnect(struct redis_store *rs)
+{
+	if (rs->context)
+		redisFree(rs->context);
+	rs->context = NULL;
+}
+
+/* A context that answers, authenticated; with the lock held. */
+static int connect_locked(struct redis_store *rs)
+{
+	struct timeval timeout = {
+		.tv_sec = rs->config.timeout_ms / 1000,
+		.tv_usec = (rs->config.timeout_ms % 1000) * 1000,
+	};
+	redisReply *reply;
+	redisContext *c;
+
+	if (rs->context)
+		return 0;
+	c = rs->host ? redisConnectWithTimeout(rs->host, (int)rs->config.port, timeout)
+		     : redisConnectUnixWithTimeout(rs->unix_path, timeout);
+	if (!c)
+		return -ENOMEM;
+	if (c->err || redisSetTimeout(c, timeout) != REDIS_OK) {
+		redisFree(c);
+		return -ECONNREFUSED;
+	}
+	if (rs->password) {
+		reply = rs->user ? redisCommand(c, "AUTH %s %s", rs->user, rs->password)
+				 : redisCommand(c, "AUTH %s", rs->password);
+		if (!reply || reply->type == REDIS_REPLY_ERROR) {
+			if (reply)
+				freeReplyObject(reply);
+			redisFree(c);
+			return -EACCES;
+		}
+		freeReplyObject(reply);
+	}
+	rs->context = c;
+	return 0;
+}
+
+/* What a reply (or its absence) means; drops the connection on I/O errors. */
+static int reply_result(struct redis_store *rs, redisReply *reply)
+{
+	if (!reply) {
+		/* Timeout or connection lost: the context is unusable. */
+		disconnect(rs);
+		return -EIO;
+	}
+	if (reply->type == REDIS_REPLY_ERROR)
+		return strncmp(reply->str, "OOM", 3) == 0 ? -ENOSPC : -EIO;
+	return 0;
+}
+
+static void note_size(struct redis_store *rs, uint64_t key, size_t len)
+{
+	uintptr_t old = (uintptr_t)(len ? __wset_map_get(&rs->sizes, key)
+					: __wset_map_remove(&rs->sizes, key));
+
+	if (len && __wset_map_set(&rs->sizes, key, (void *)(uintptr_t)(len + 1)) < 0)
+		return; /* only the byte count suffers */
+	if (old)
+		rs->stored_bytes -= old - 1;
+	rs->stored_bytes += len;
+}
+
+/* Pipeline count SETs; each io gets its own result. */
+static void redis_batch_put(void *priv, struct tier_io *io, unsigned int count)
+{
+	struct redis_store *rs = priv;
+	unsigned int sent = 0;
+	int ret;
+
+	pthread_mutex_lock(&rs->lock);
+	ret = connect_locked(rs);
+	for (unsigned int i = 0; i < count; i++) {
+		char name[REDIS_KEY_MAX];
+
+		io[i].result = ret;
+		if (ret < 0)
+			continue;
+		key_name(rs, io[i].key, name);
+		if (redisAppendCommand(rs->context, "SET %s %b", name,
+				       io[i].iov.iov_base, io[i].iov.iov_len) != REDIS_OK)
+			io[i].result = -ENOMEM;
+		else
+			sent = i + 1;
+	}
+	for (unsigned int i = 0; i < sent; i++) {
+		redisReply *reply = NULL;
+
+		if (io[i].result < 0 && io[i].result != ret)
+			continue;
+		if (!rs->context ||
+		    redisGetReply(rs->context, (void **)&reply) != REDIS_OK)
+			reply = NULL;
+		io[i].result = reply_result(rs, reply);
+		if (reply)
+			freeReplyObject(reply);
+		if (io[i].result == 0) {
+			note_size(rs, io[i].key, io[i].iov.iov_len);
+			tier_count(&rs->put_count, 1);
+		}
+	}
+	pthread_mutex_unlock(&rs->lock);
+	for (unsigned int i = 0; i < count; i++)
+		if (io[i].result < 0)
+			tier_count(&rs->error_count, 1);
+}
+
+static int redis_put(void *priv, uint64_t key, const void *data, size_t len)
+{
+	struct tier_io io = { .key = key, .iov = { (void *)data, len } };
+
+	redis_batch_put(priv, &io, 1);
+	return io.result;
+}
+
+static int get_once(struct redis_store *rs, uint64_t key, void *buf, size_t len)
+{
+	char name[REDIS_KEY_MAX];
+	redisReply *reply;
+	int ret = connect_locked(rs);
+
+	if (ret < 0)
+		return ret;
+	key_name(rs, key, name);
+	reply = redisCommand(rs->context, "GET %s", name);
+	ret = reply_result(rs, reply);
+	if (ret == 0 && reply->type == REDIS_REPLY_NIL)
+		ret = -ENOENT;
+	else if (ret == 0 && (reply->type != REDIS_REPLY_STRING || reply->len != len))
+		ret = -EIO;
+	else if (ret == 0)
+		memcpy(buf, reply->str, len);
+	if (reply)
+		freeReplyObject(reply);
+	return ret;
+}
+
+static int redis_get(void *priv, uint64_t key, void *buf, size_t len)
+{
+	struct redis_store *rs = priv;
+	int ret = -EIO;
+
+	for (unsigned int attempt = 0; attempt < rs->config.get_retries; attempt++) {
+		if (attempt)
+			usleep(10000u * attempt);
+		pthread_mutex_lock(&rs->lock);
+		ret = get_once(rs, key, buf, len);
+		pthread_mutex_unlock(&rs->lock);
+		/* A missing key is an answer, not a fault to retry. */
+		if (ret == 0 || ret == -ENOENT)
+			break;
+	}
+	if (ret == 0)
+		tier_count(&rs->get_count, 1);
+	else
+		tier_count(&rs->error_count, 1);
+	return ret;
+}
+
+static int redis_drop(void *priv, uint64_t key, size_t len)
+{
+	struct redis_store *rs = priv;
+	char name[REDIS_KEY_MAX];
+	redisReply *reply;
+	int ret;
+
+	pthread_mutex_lock(&rs->lock);
+	ret = connect_locked(rs);
+	if (ret == 0) {
+		key_name(rs, key, name);
+		reply = redisCommand(rs->context, "DEL %s", name);
+		ret = reply_result(rs, reply);
+		if (reply)
+			freeReplyObject(reply);
+	}
+	if (ret == 0)
+		note_size(rs, key, 0);
+	pthread_mutex_unlock(&rs->lock);
+	(void)len; /* the chain drops page by page */
+	if (ret < 0)
+		tier_count(&rs->error_count, 1);
+	return ret;
+}
+
+static int redis_stats(void *priv, struct wset_store_stats *stats)
+{
+	struct redis_store *rs = priv;
+
+	pthread_mutex_lock(&rs->lock);
+	stats->stored_bytes = rs->stored_bytes;
+	pthread_mutex_unlock(&rs->lock);
+	stats->capacity_bytes = rs->config.capacity_bytes;
+	stats->put_count = tier_load(&rs->put_count);
+	stats->get_count = tier_load(&rs->get_count);
+	stats->error_count = tier_load(&rs->error_count);
+	return 0;
+}
+
+static void redis_close(void *priv)
+{
+	struct redis_store *rs = priv;
+
+	disconnect(rs);
+	__wset_map_free(&rs->sizes, NULL);
+	pthread_mutex_destroy(&rs->lock);
+	free(rs->host);
+	free(rs->unix_path);
+	free(rs->user);
+	free(rs->password);
+	free(rs->vmm_name);
+	free(rs);
+}
+
+const struct wset_store_ops __wset_redis_ops = WSET_STORE_OPS_INIT(
+	.put = redis_put,
+	.get = redis_get,
+	.drop = redis_drop,
+	.stats = redis_stats,
+	.close = redis_close,
+);
+
+static const struct tier_kind redis_kind = {
+	.name = "redis",
+	.batch_put = redis_batch_put,
+};
+
+static bool valid_vmm_name(const char *name)
+{
+	size_t length = name ? strlen(name) : 0;
+
+	if (length == 0 || length > 64)
+		return false;
+	for (; *name; name++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789._-", *name))
+			return false;
+	return true;
+}
+
+static char *copy(const char *text, bool *failed)
+{
+	char *result = text ? strdup(text) : NULL;
+
+	if (text && !result)
+		*failed = true;
+	return result;
+}
+
+int wset_redis_store_open(const struct wset_redis_config *config,
+			  struct wset_store **out)
+{
+	struct redis_store *rs;
+	bool failed = false;
+	int ret;
+
+	if (!config || !out || !valid_vmm_name(config->vmm_name) ||
+	    (!config->host && !config->unix_path) || config->port > 65535 ||
+	    (config->user && !config->password))
+		return -EINVAL;
+	rs = calloc(1, sizeof(*rs));
+	if (!rs)
+		return -ENOMEM;
+	rs->config = *config;
+	if (!rs->config.port)
+		rs->config.port = 6379;
+	if (!rs->config.timeout_ms)
+		rs->config.timeout_ms = 1000;
+	if (!rs->config.get_retries)
+		rs->config.get_retries = 5;
+	rs->host = copy(config->host, &failed);
+	rs->unix_path = copy(config->unix_path, &failed);
+	rs->user = copy(config->user, &failed);
+	rs->password = copy(config->password, &failed);
+	rs->vmm_name = copy(config->vmm_name, &failed);
+	pthread_mutex_init(&rs->lock, NULL);
+	rs->tier.store.ops = &__wset_redis_ops;
+	rs->tier.store.priv = rs;
+	rs->tier.kind = &redis_kind;
+	if (failed) {
+		redis_close(rs);
+		return -ENOMEM;
+	}
+	/* Say at once when Redis is not there or refuses the credentials. */
+	pthread_mutex_lock(&rs->lock);
+	ret = connect_locked(rs);
+	pthread_mutex_unlock(&rs->lock);
+	if (ret < 0) {
+		redis_close(rs);
+		return ret;
+	}
+	*out = &rs->tier.store;
+	return 0;
+}
