@@ -17,6 +17,7 @@
 
 #define MOVE_BATCH 32		/* pages moved down at once */
 #define MOVE_BATCHES_MAX 64	/* per put, so that one put stays bounded */
+#define MOVE_BACKOFF_US 1000000	/* after a failed move, before the next try */
 
 struct chain_page {
 	uint64_t key;
@@ -28,6 +29,7 @@ struct chain_page {
 struct chain_tier {
 	struct wset_store *store;
 	struct chain_page *oldest, *newest;
+	uint64_t next_move_us;	/* no move down before this, after a failure */
 	struct wset_tier_stats stats; /* pages, page_bytes, refused, moved, latencies */
 };
 
@@ -165,13 +167,23 @@ static unsigned int move_oldest(struct chain_store *chain, unsigned int index)
 	return moved;
 }
 
+/* A tier below that fails (Redis away) is not asked again at every put:
+ * meanwhile the tier above stays over its capacity. */
 static void rebalance(struct chain_store *chain)
 {
-	for (unsigned int index = 0; index + 1 < chain->tier_count; index++)
-		for (unsigned int n = 0; n < MOVE_BATCHES_MAX &&
-		     over_capacity(&chain->tiers[index]); n++)
-			if (move_oldest(chain, index) == 0)
+	uint64_t now = __wset_tier_now_us();
+
+	for (unsigned int index = 0; index + 1 < chain->tier_count; index++) {
+		struct chain_tier *tier = &chain->tiers[index];
+
+		if (now < tier->next_move_us)
+			continue;
+		for (unsigned int n = 0; n < MOVE_BATCHES_MAX && over_capacity(tier); n++)
+			if (move_oldest(chain, index) == 0) {
+				tier->next_move_us = now + MOVE_BACKOFF_US;
 				break;
+			}
+	}
 }
 
 static int chain_put(void *priv, uint64_t key, const void *data, size_t len)

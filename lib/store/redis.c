@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,43 @@ struct redis_store {
 	struct key_map sizes;	/* key -> length + 1, for stored_bytes */
 	uint64_t stored_bytes, put_count, get_count, error_count;
 };
+
+/*
+ * hiredis writes to its socket with write(): a Redis gone away would raise
+ * SIGPIPE in our caller.  While a thread holds the lock, SIGPIPE is
+ * blocked for it, and one we caused is consumed before it is unblocked.
+ */
+struct pipe_guard {
+	sigset_t old_mask;
+	bool was_pending;
+};
+
+static void lock(struct redis_store *rs, struct pipe_guard *guard)
+{
+	sigset_t pipe_set, pending;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigpending(&pending);
+	guard->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &guard->old_mask);
+	pthread_mutex_lock(&rs->lock);
+}
+
+static void unlock(struct redis_store *rs, struct pipe_guard *guard)
+{
+	const struct timespec none = { 0 };
+	sigset_t pipe_set, pending;
+
+	pthread_mutex_unlock(&rs->lock);
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigpending(&pending);
+	if (!guard->was_pending && sigismember(&pending, SIGPIPE))
+		while (sigtimedwait(&pipe_set, NULL, &none) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &guard->old_mask, NULL);
+}
 
 static void key_name(const struct redis_store *rs, uint64_t key, char *name)
 {
@@ -103,10 +141,11 @@ static void note_size(struct redis_store *rs, uint64_t key, size_t len)
 static void redis_batch_put(void *priv, struct tier_io *io, unsigned int count)
 {
 	struct redis_store *rs = priv;
+	struct pipe_guard guard;
 	unsigned int sent = 0;
 	int ret;
 
-	pthread_mutex_lock(&rs->lock);
+	lock(rs, &guard);
 	ret = connect_locked(rs);
 	for (unsigned int i = 0; i < count; i++) {
 		char name[REDIS_KEY_MAX];
@@ -137,7 +176,7 @@ static void redis_batch_put(void *priv, struct tier_io *io, unsigned int count)
 			tier_count(&rs->put_count, 1);
 		}
 	}
-	pthread_mutex_unlock(&rs->lock);
+	unlock(rs, &guard);
 	for (unsigned int i = 0; i < count; i++)
 		if (io[i].result < 0)
 			tier_count(&rs->error_count, 1);
@@ -176,14 +215,15 @@ static int get_once(struct redis_store *rs, uint64_t key, void *buf, size_t len)
 static int redis_get(void *priv, uint64_t key, void *buf, size_t len)
 {
 	struct redis_store *rs = priv;
+	struct pipe_guard guard;
 	int ret = -EIO;
 
 	for (unsigned int attempt = 0; attempt < rs->config.get_retries; attempt++) {
 		if (attempt)
 			usleep(10000u * attempt);
-		pthread_mutex_lock(&rs->lock);
+		lock(rs, &guard);
 		ret = get_once(rs, key, buf, len);
-		pthread_mutex_unlock(&rs->lock);
+		unlock(rs, &guard);
 		/* A missing key is an answer, not a fault to retry. */
 		if (ret == 0 || ret == -ENOENT)
 			break;
@@ -199,10 +239,11 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 {
 	struct redis_store *rs = priv;
 	char name[REDIS_KEY_MAX];
+	struct pipe_guard guard;
 	redisReply *reply;
 	int ret;
 
-	pthread_mutex_lock(&rs->lock);
+	lock(rs, &guard);
 	ret = connect_locked(rs);
 	if (ret == 0) {
 		key_name(rs, key, name);
@@ -213,7 +254,7 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 	}
 	if (ret == 0)
 		note_size(rs, key, 0);
-	pthread_mutex_unlock(&rs->lock);
+	unlock(rs, &guard);
 	(void)len; /* the chain drops page by page */
 	if (ret < 0)
 		tier_count(&rs->error_count, 1);
@@ -287,6 +328,7 @@ static char *copy(const char *text, bool *failed)
 int wset_redis_store_open(const struct wset_redis_config *config,
 			  struct wset_store **out)
 {
+	struct pipe_guard guard;
 	struct redis_store *rs;
 	bool failed = false;
 	int ret;
@@ -319,9 +361,9 @@ int wset_redis_store_open(const struct wset_redis_config *config,
 		return -ENOMEM;
 	}
 	/* Say at once when Redis is not there or refuses the credentials. */
-	pthread_mutex_lock(&rs->lock);
+	lock(rs, &guard);
 	ret = connect_locked(rs);
-	pthread_mutex_unlock(&rs->lock);
+	unlock(rs, &guard);
 	if (ret < 0) {
 		redis_close(rs);
 		return ret;

@@ -16,8 +16,8 @@
 #include "testlib.h"
 
 struct redis_server {
-	char directory[256];
-	char socket[300];
+	char directory[80];
+	char socket[100]; /* fits sun_path */
 	char maxmemory[32]; /* "" for none */
 	pid_t pid;
 };
@@ -97,7 +97,9 @@ static inline void redis_server_create(struct redis_server *server,
 	memset(server, 0, sizeof(*server));
 	if (system("command -v redis-server >/dev/null 2>&1") != 0)
 		tap_skip_all("no redis-server on PATH (Debian's redis-server, vm/deps.sh)");
-	snprintf(server->directory, sizeof(server->directory), "%s/wset-redis-XXXXXX", tmp);
+	if (snprintf(server->directory, sizeof(server->directory), "%s/wset-redis-XXXXXX",
+		     tmp) >= (int)sizeof(server->directory))
+		tap_skip_all("TMPDIR %s is too long for a unix socket path", tmp);
 	if (!mkdtemp(server->directory))
 		tap_bail("mkdtemp %s: %s", server->directory, strerror(errno));
 	snprintf(server->socket, sizeof(server->socket), "%s/redis.sock", server->directory);
