@@ -8,6 +8,7 @@
 #define WSET_TEST_REDIS_SERVER_H
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -51,6 +52,9 @@ static inline bool redis_server_start(struct redis_server *server, char *why,
 	}
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
+
+		/* Never outlive a test that dies or is timed out. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 
 		dup2(null, STDOUT_FILENO);
 		execlp("redis-server", "redis-server", "--port", "0",
