@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 
 #include "redis_server.h"
+#include "testlib.h"
 #include "wset_store.h"
 
 #define PAGES 256
@@ -123,7 +124,11 @@ int main(int argc, char **argv)
 	page = (size_t)sysconf(_SC_PAGESIZE);
 	config.mechanism = test_mechanism(argc, argv);
 	test_require(config.mechanism);
-	redis_server_create(&server, NULL);
+	ret = redis_server_create(&server, NULL, why, sizeof(why));
+	if (ret == 4)
+		tap_skip_all("%s", why);
+	if (ret < 0)
+		tap_bail("%s", why);
 	tap_plan(15);
 
 	compressed.capacity_bytes = 4096; /* most text pages move on to Redis */

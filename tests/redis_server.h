@@ -2,19 +2,25 @@
 /*
  * A real redis-server for a test, on a unix socket in a fresh temporary
  * directory, with an append-only file fsynced at every write (so that a
- * kill -9 loses no acknowledged page).  Start, kill -9, restart.
+ * kill -9 loses no acknowledged page).  Start, kill -9, restart.  Used by
+ * the tests/store/ and tests/agent/ programs, so it needs neither's TAP.
  */
 #ifndef WSET_TEST_REDIS_SERVER_H
 #define WSET_TEST_REDIS_SERVER_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
-
-#include "testlib.h"
+#include <unistd.h>
 
 struct redis_server {
 	char directory[80];
@@ -90,26 +96,32 @@ static inline void redis_server_kill(struct redis_server *server)
 	server->pid = 0;
 }
 
-/* A new server in a new directory; skips the test when there is no
- * redis-server to run. */
-static inline void redis_server_create(struct redis_server *server,
-				       const char *maxmemory)
+/* A new server in a new directory.  0; 4 when there is no redis-server to
+ * run (the test skips); -1 on other failures; why says which. */
+static inline int redis_server_create(struct redis_server *server,
+				      const char *maxmemory, char *why,
+				      size_t why_len)
 {
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char why[256];
 
 	memset(server, 0, sizeof(*server));
-	if (system("command -v redis-server >/dev/null 2>&1") != 0)
-		tap_skip_all("no redis-server on PATH (Debian's redis-server, vm/deps.sh)");
-	if (snprintf(server->directory, sizeof(server->directory), "%s/wset-redis-XXXXXX",
-		     tmp) >= (int)sizeof(server->directory))
-		tap_skip_all("TMPDIR %s is too long for a unix socket path", tmp);
-	if (!mkdtemp(server->directory))
-		tap_bail("mkdtemp %s: %s", server->directory, strerror(errno));
+	if (system("command -v redis-server >/dev/null 2>&1") != 0) {
+		snprintf(why, why_len, "no redis-server on PATH (Debian's "
+			 "redis-server, vm/deps.sh)");
+		return 4;
+	}
+	if (snprintf(server->directory, sizeof(server->directory),
+		     "%s/wset-redis-XXXXXX", tmp) >= (int)sizeof(server->directory)) {
+		snprintf(why, why_len, "TMPDIR %s is too long for a unix socket path", tmp);
+		return 4;
+	}
+	if (!mkdtemp(server->directory)) {
+		snprintf(why, why_len, "mkdtemp %s: %s", server->directory, strerror(errno));
+		return -1;
+	}
 	snprintf(server->socket, sizeof(server->socket), "%s/redis.sock", server->directory);
 	snprintf(server->maxmemory, sizeof(server->maxmemory), "%s", maxmemory ? maxmemory : "");
-	if (!redis_server_start(server, why, sizeof(why)))
-		tap_bail("%s", why);
+	return redis_server_start(server, why, why_len) ? 0 : -1;
 }
 
 /* Kill it and remove its files. */
@@ -120,7 +132,7 @@ static inline void redis_server_destroy(struct redis_server *server)
 	redis_server_kill(server);
 	snprintf(command, sizeof(command), "rm -rf '%s'", server->directory);
 	if (system(command) != 0)
-		tap_diag("could not remove %s", server->directory);
+		fprintf(stderr, "could not remove %s\n", server->directory);
 }
 
 #endif
