@@ -22,33 +22,16 @@ static enum content content_of(size_t i)
 
 static uint64_t random_state = 0x9e3779b97f4a7c15ull;
 
-static uint64_t next_random(void)
-{
-	random_state ^= random_state << 13;
-	random_state ^= random_state >> 7;
-	random_state ^= random_state << 17;
-	return random_state;
-}
-
 static void fill(uint8_t *page, size_t i, uint64_t generation)
 {
 	memset(page, 0, PAGE);
 	if (content_of(i) == RANDOM)
 		for (size_t off = 0; off < PAGE; off += 8)
-			*(uint64_t *)(page + off) = next_random();
+			*(uint64_t *)(page + off) = test_random(&random_state);
 	else if (content_of(i) == TEXT)
 		for (size_t off = 0; off < PAGE; off += 64)
 			snprintf((char *)page + off, 64, "page %zu generation %llu line %zu",
 				 i, (unsigned long long)generation, off / 64);
-}
-
-static uint64_t checksum(const uint8_t *data, size_t len)
-{
-	uint64_t hash = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < len; i++)
-		hash = (hash ^ data[i]) * 0x100000001b3ull;
-	return hash;
 }
 
 static uint64_t percentile(const uint64_t *histogram, double fraction)
@@ -125,7 +108,7 @@ int main(int argc, char **argv)
 
 	for (size_t i = 0; i < PAGES; i++) {
 		fill(page, i, 1);
-		sums[i] = checksum(page, PAGE);
+		sums[i] = test_hash(page, PAGE);
 		if (content_of(i) != ZERO)
 			failed += chain->ops->put(chain->priv, (uint64_t)i * PAGE, page, PAGE) != 0;
 	}
@@ -158,17 +141,17 @@ int main(int argc, char **argv)
 
 	for (size_t i = 0; i < PAGES; i++) {
 		ret = chain->ops->get(chain->priv, (uint64_t)i * PAGE, back, PAGE);
-		bad += ret != 0 || checksum(back, PAGE) != sums[i];
+		bad += ret != 0 || test_hash(back, PAGE) != sums[i];
 	}
 	tap_ok(bad == 0, "every page comes back intact from its tier (%zu bad)", bad);
 	report(chain, 2);
 
 	/* Overwrite a page that moved down: the new copy is what comes back. */
 	fill(page, 2, 2);
-	sums[2] = checksum(page, PAGE);
+	sums[2] = test_hash(page, PAGE);
 	ret = chain->ops->put(chain->priv, 2 * PAGE, page, PAGE);
 	ret = ret ?: chain->ops->get(chain->priv, 2 * PAGE, back, PAGE);
-	tap_ok(ret == 0 && checksum(back, PAGE) == sums[2], "an overwritten page "
+	tap_ok(ret == 0 && test_hash(back, PAGE) == sums[2], "an overwritten page "
 	       "comes back new (%d)", ret);
 
 	for (size_t i = 0; i < PAGES; i++)
