@@ -169,6 +169,23 @@ static int parse_uids(const char *text, struct wsetd_options *options,
 	}
 }
 
+static void copy_text(char *field, const char *value, size_t size, char *why,
+		      size_t why_size)
+{
+	if (strlen(value) >= size)
+		snprintf(why, why_size, "is longer than %zu bytes", size - 1);
+	else
+		strcpy(field, value);
+}
+
+/* One of two words: *choice 0 for the first, 1 for the second; -1 for neither. */
+static int parse_choice(const char *value, const char *first, const char *second,
+			int *choice)
+{
+	*choice = strcmp(value, second) == 0;
+	return *choice || strcmp(value, first) == 0 ? 0 : -1;
+}
+
 /* Set one option from text; on error, log "ORIGIN: NAME: 'VALUE' ...". */
 static int option_set(struct wsetd_options *options,
 		      const struct option_description *description,
@@ -178,16 +195,14 @@ static int option_set(struct wsetd_options *options,
 	char why[160] = "";
 	uint64_t number;
 	const char *rest;
+	int choice;
 
 	switch (description->kind) {
 	case KIND_PATH:
 		if (value[0] != '/')
 			snprintf(why, sizeof(why), "is not an absolute path");
-		else if (strlen(value) >= description->size)
-			snprintf(why, sizeof(why), "is longer than %zu bytes",
-				 description->size - 1);
 		else
-			strcpy(field, value);
+			copy_text(field, value, description->size, why, sizeof(why));
 		break;
 	case KIND_UNSIGNED:
 		if (decimal_parse(value, &number, &rest) || *rest)
@@ -242,31 +257,25 @@ static int option_set(struct wsetd_options *options,
 				 "is not error, warning, notice, info or debug");
 		break;
 	case KIND_LAST_RESORT:
-		if (strcmp(value, "wait") == 0)
-			options->last_resort = WSET_LAST_RESORT_WAIT;
-		else if (strcmp(value, "poison") == 0)
-			options->last_resort = WSET_LAST_RESORT_POISON;
-		else
+		if (parse_choice(value, "wait", "poison", &choice))
 			snprintf(why, sizeof(why), "is not wait or poison");
+		else
+			options->last_resort = choice ? WSET_LAST_RESORT_POISON
+						      : WSET_LAST_RESORT_WAIT;
 		break;
 	case KIND_TIERS:
 		tiers_parse(value, (struct wsetd_chain *)field, why, sizeof(why));
 		break;
 	case KIND_COMPRESSION:
-		if (strcmp(value, "lz4") == 0)
-			options->compression = WSET_COMPRESSION_LZ4;
-		else if (strcmp(value, "zstd") == 0)
-			options->compression = WSET_COMPRESSION_ZSTD;
-		else
+		if (parse_choice(value, "lz4", "zstd", &choice))
 			snprintf(why, sizeof(why), "is not lz4 or zstd");
+		else
+			options->compression = choice ? WSET_COMPRESSION_ZSTD
+						      : WSET_COMPRESSION_LZ4;
 		break;
 	case KIND_STRING:
 	case KIND_SECRET:
-		if (strlen(value) >= description->size)
-			snprintf(why, sizeof(why), "is longer than %zu bytes",
-				 description->size - 1);
-		else
-			strcpy(field, value);
+		copy_text(field, value, description->size, why, sizeof(why));
 		break;
 	case KIND_ADDRESS: {
 		const char *colon = strrchr(value, ':');
@@ -276,20 +285,16 @@ static int option_set(struct wsetd_options *options,
 		    *rest || number == 0 || number > 65535)
 			snprintf(why, sizeof(why), "is not host:port (port 1..65535) or "
 				 "an absolute unix socket path shorter than 108 bytes");
-		else if (strlen(value) >= description->size)
-			snprintf(why, sizeof(why), "is longer than %zu bytes",
-				 description->size - 1);
 		else
-			strcpy(field, value);
+			copy_text(field, value, description->size, why, sizeof(why));
 		break;
 	}
 	case KIND_DURABILITY:
-		if (strcmp(value, "written") == 0)
-			options->durability = WSET_DURABILITY_WRITTEN;
-		else if (strcmp(value, "fsync") == 0)
-			options->durability = WSET_DURABILITY_FSYNC;
-		else
+		if (parse_choice(value, "written", "fsync", &choice))
 			snprintf(why, sizeof(why), "is not written or fsync");
+		else
+			options->durability = choice ? WSET_DURABILITY_FSYNC
+						     : WSET_DURABILITY_WRITTEN;
 		break;
 	}
 	if (why[0]) {
