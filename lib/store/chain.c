@@ -321,6 +321,90 @@ static int chain_sync(void *priv)
 	return ret;
 }
 
+struct chain_each {
+	struct chain_store *chain;
+	unsigned int tier;
+	struct chain_page **found; /* in the order the tiers listed them */
+	size_t count, room;
+};
+
+/* A page a tier lists: the chain learns where it is. */
+static int each_page(void *arg, uint64_t key, size_t len)
+{
+	struct chain_each *each = arg;
+	struct chain_store *chain = each->chain;
+	struct chain_page *page;
+
+	/* In two tiers (a move was cut short): both copies are the same. */
+	if (__wset_map_get(&chain->pages, key))
+		return 0;
+	if (each->count == each->room) {
+		size_t room = each->room ? each->room * 2 : 1024;
+		struct chain_page **found = realloc(each->found, room * sizeof(*found));
+
+		if (!found)
+			return -ENOMEM;
+		each->found = found;
+		each->room = room;
+	}
+	page = calloc(1, sizeof(*page));
+	if (!page || __wset_map_set(&chain->pages, key, page) < 0) {
+		free(page);
+		return -ENOMEM;
+	}
+	page->key = key;
+	page->len = len;
+	link_newest(chain, page, each->tier);
+	if (!chain->smallest_page || len < chain->smallest_page)
+		chain->smallest_page = len;
+	each->found[each->count++] = page;
+	return 0;
+}
+
+/*
+ * Only when every tier can list its pages: a tier that cannot (RAM) lost
+ * them with the agent before us, and the pages it held must not look as
+ * if they had never been evicted.  fn runs without the lock: it may drop.
+ */
+static int chain_each(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
+		      void *arg)
+{
+	struct chain_store *chain = priv;
+	struct chain_each each = { .chain = chain };
+	int saved = errno, ret = 0;
+	uint64_t *keys = NULL;
+	size_t *lengths = NULL;
+
+	for (unsigned int i = 0; i < chain->tier_count; i++)
+		if (!chain->tiers[i].store->ops->each)
+			return -EOPNOTSUPP;
+	pthread_mutex_lock(&chain->lock);
+	for (each.tier = 0; each.tier < chain->tier_count && ret == 0; each.tier++) {
+		struct wset_store *tier = chain->tiers[each.tier].store;
+
+		ret = tier->ops->each(tier->priv, each_page, &each);
+	}
+	/* Copied out: once the lock is gone a page may be dropped and freed. */
+	if (ret == 0 && each.count) {
+		keys = malloc(each.count * sizeof(*keys));
+		lengths = malloc(each.count * sizeof(*lengths));
+		if (!keys || !lengths)
+			ret = -ENOMEM;
+		for (size_t i = 0; ret == 0 && i < each.count; i++) {
+			keys[i] = each.found[i]->key;
+			lengths[i] = each.found[i]->len;
+		}
+	}
+	pthread_mutex_unlock(&chain->lock);
+	for (size_t i = 0; ret == 0 && i < each.count; i++)
+		ret = fn(arg, keys[i], lengths[i]);
+	free(each.found);
+	free(keys);
+	free(lengths);
+	errno = saved;
+	return ret;
+}
+
 static void chain_close(void *priv)
 {
 	struct chain_store *chain = priv;
@@ -339,6 +423,7 @@ static const struct wset_store_ops chain_ops = WSET_STORE_OPS_INIT(
 	.stats = chain_stats,
 	.close = chain_close,
 	.sync = chain_sync,
+	.each = chain_each,
 );
 
 int wset_chain_open(struct wset_store *const *tiers, unsigned int count,

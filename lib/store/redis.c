@@ -261,6 +261,53 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 	return ret;
 }
 
+/* Every key of this VMM, by SCAN: its store key and length.  Called by a
+ * restarted agent, before any other call. */
+static int redis_each(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
+		      void *arg)
+{
+	struct redis_store *rs = priv;
+	char pattern[REDIS_KEY_MAX + 2], cursor[32] = "0";
+	size_t prefix = strlen("wset::") + strlen(rs->vmm_name);
+	struct pipe_guard guard;
+	int ret;
+
+	snprintf(pattern, sizeof(pattern), "wset:%s:*", rs->vmm_name);
+	lock(rs, &guard);
+	ret = connect_locked(rs);
+	do {
+		redisReply *reply = ret ? NULL :
+			redisCommand(rs->context, "SCAN %s MATCH %s COUNT 1000", cursor,
+				     pattern);
+
+		ret = ret ?: reply_result(rs, reply);
+		if (ret == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2))
+			ret = -EIO;
+		for (size_t i = 0; ret == 0 && i < reply->element[1]->elements; i++) {
+			const char *name = reply->element[1]->element[i]->str;
+			redisReply *length = redisCommand(rs->context, "STRLEN %s", name);
+			char *end;
+			uint64_t key = strtoull(name + prefix, &end, 16);
+
+			ret = reply_result(rs, length);
+			if (ret == 0 && (*end || length->type != REDIS_REPLY_INTEGER))
+				ret = -EIO;
+			if (ret == 0) {
+				note_size(rs, key, (size_t)length->integer);
+				ret = fn(arg, key, (size_t)length->integer);
+			}
+			if (length)
+				freeReplyObject(length);
+		}
+		if (ret == 0)
+			snprintf(cursor, sizeof(cursor), "%s", reply->element[0]->str);
+		if (reply)
+			freeReplyObject(reply);
+	} while (ret == 0 && strcmp(cursor, "0") != 0);
+	unlock(rs, &guard);
+	return ret;
+}
+
 static int redis_stats(void *priv, struct wset_store_stats *stats)
 {
 	struct redis_store *rs = priv;
@@ -296,6 +343,7 @@ const struct wset_store_ops __wset_redis_ops = WSET_STORE_OPS_INIT(
 	.drop = redis_drop,
 	.stats = redis_stats,
 	.close = redis_close,
+	.each = redis_each,
 );
 
 static const struct tier_kind redis_kind = {

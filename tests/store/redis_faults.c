@@ -105,6 +105,66 @@ static uint64_t evict_all(struct wset *ws, struct wset_store *chain)
 	return evicted;
 }
 
+static int count_page(void *arg, uint64_t key, size_t len)
+{
+	(void)key;
+	*(size_t *)arg += len == page;
+	return 0;
+}
+
+/* What a restarted agent sees: a new chain over the same Redis keys lists
+ * them (each), and every page reads back intact.  A chain with a RAM tier
+ * refuses to list: its pages died with the old agent. */
+static void take_over(const struct redis_server *server)
+{
+	struct wset_redis_config redis = WSET_REDIS_CONFIG_INIT;
+	struct wset_compressed_config compressed = WSET_COMPRESSED_CONFIG_INIT;
+	struct wset_store *tiers[2], *chain;
+	uint8_t data[4096];
+	size_t listed = 0, bad = 0;
+	uint64_t state = 7;
+	int ret;
+
+	redis.host = NULL;
+	redis.unix_path = server->socket;
+	redis.vmm_name = "taken-over";
+	for (int round = 0; round < 2; round++) {
+		if (wset_redis_store_open(&redis, &tiers[0]) < 0 ||
+		    wset_chain_open(tiers, 1, &chain) < 0)
+			tap_bail("chain over Redis");
+		if (round == 0)
+			for (uint64_t i = 0; i < 64; i++) {
+				for (size_t off = 0; off < page; off += 8)
+					*(uint64_t *)(data + off) = test_random(&state);
+				sums[0][i] = test_hash(data, page);
+				ret = chain->ops->put(chain->priv, i * page, data, page);
+				bad += ret != 0;
+			}
+		wset_store_close(chain);
+	}
+	if (wset_redis_store_open(&redis, &tiers[0]) < 0 ||
+	    wset_chain_open(tiers, 1, &chain) < 0)
+		tap_bail("chain over Redis");
+	ret = chain->ops->each(chain->priv, count_page, &listed);
+	tap_ok(ret == 0 && listed == 64 && bad == 0, "a new chain lists the 64 pages "
+	       "an earlier one left in Redis (%d, %zu)", ret, listed);
+	for (uint64_t i = 0; i < 64; i++) {
+		ret = chain->ops->get(chain->priv, i * page, data, page);
+		bad += ret != 0 || test_hash(data, page) != sums[0][i];
+		chain->ops->drop(chain->priv, i * page, page);
+	}
+	tap_ok(bad == 0 && tier(chain, 0).pages == 0, "and reads them back intact "
+	       "(%zu bad)", bad);
+	wset_store_close(chain);
+	if (wset_compressed_store_open(&compressed, &tiers[0]) < 0 ||
+	    wset_redis_store_open(&redis, &tiers[1]) < 0 ||
+	    wset_chain_open(tiers, 2, &chain) < 0)
+		tap_bail("chain");
+	ret = chain->ops->each(chain->priv, count_page, &listed);
+	tap_ok(ret == -EOPNOTSUPP, "a chain with a RAM tier refuses to list (%d)", ret);
+	wset_store_close(chain);
+}
+
 int main(int argc, char **argv)
 {
 	struct wset_compressed_config compressed = WSET_COMPRESSED_CONFIG_INIT;
@@ -129,7 +189,7 @@ int main(int argc, char **argv)
 		tap_skip_all("%s", why);
 	if (ret < 0)
 		tap_bail("%s", why);
-	tap_plan(15);
+	tap_plan(18);
 
 	compressed.capacity_bytes = 4096; /* most text pages move on to Redis */
 	redis.host = NULL;
@@ -256,6 +316,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)tier(chain, 1).pages);
 	wset_destroy(ws);
 	wset_store_close(chain);
+	take_over(&server);
 	redis_server_destroy(&server);
 	return tap_done();
 }
