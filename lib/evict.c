@@ -254,6 +254,55 @@ static void copy_out(struct wset *ws, struct step *step)
 	}
 }
 
+/* A store with put_batch gets the whole step in one call, one request per
+ * page.  Pages whose request fails are abandoned, as with put. */
+static bool copy_out_batch(struct wset *ws, struct step *step)
+{
+	struct wset_region *region = step->region;
+	struct wset_store_io *io = malloc(step->count * sizeof(*io));
+	struct iovec *iov = malloc(step->count * sizeof(*iov));
+	size_t *entry = malloc(step->count * sizeof(*entry));
+	unsigned int count = 0;
+	int ret;
+
+	if (!io || !iov || !entry) {
+		free(io);
+		free(iov);
+		free(entry);
+		return false; /* page by page, then */
+	}
+	for (size_t i = 0; i < step->count; i++) {
+		if (step->result[i] == STEP_SKIPPED)
+			continue;
+		if (region->kind == REGION_ANON && ws->remote &&
+		    __wset_staging_read(ws, staging_slot(ws, i), staging_copy(ws, i),
+					region->page_size) < 0) {
+			step->result[i] = STEP_UNREAD;
+			__wset_count(&ws->counters.abandoned, 1);
+			continue;
+		}
+		iov[count] = (struct iovec){ (void *)page_source(ws, step, i),
+					     region->page_size };
+		io[count] = (struct wset_store_io){
+			.key = __wset_store_key(region, step->pages[i]),
+			.iov = &iov[count], .iovcnt = 1, .result = -EIO,
+		};
+		entry[count++] = i;
+	}
+	ret = count ? ws->store->ops->put_batch(ws->store->priv, io, count) : 0;
+	for (unsigned int n = 0; n < count; n++) {
+		if (ret == 0 && io[n].result == 0)
+			continue;
+		__wset_count(&ws->counters.store_put_errors, 1);
+		__wset_count(&ws->counters.abandoned, 1);
+		step->result[entry[n]] = STEP_ABANDONED;
+	}
+	free(io);
+	free(iov);
+	free(entry);
+	return true;
+}
+
 /* Before any page of the step leaves guest memory, its stored copy must be
  * as durable as the store promises; if it cannot be, the step is given up
  * and every page stays resident. */
@@ -431,7 +480,8 @@ static uint64_t run_step(struct wset *ws, struct step *step, int *error)
 	} else {
 		isolate_anon(ws, step);
 	}
-	copy_out(ws, step);
+	if (!ws->store->ops->put_batch || !copy_out_batch(ws, step))
+		copy_out(ws, step);
 	make_durable(ws, step);
 	drop_and_give_back(ws, step);
 	stored = finish(ws, step);
