@@ -126,9 +126,10 @@ static bool over_capacity(struct chain_tier *tier)
  * returns how many moved. */
 static unsigned int move_oldest(struct chain_store *chain, unsigned int index)
 {
-	const struct tier_kind *kind = __wset_tier_kind(chain->tiers[index + 1].store);
+	struct wset_store *below = chain->tiers[index + 1].store;
 	struct chain_page *batch[MOVE_BATCH];
-	struct tier_io io[MOVE_BATCH];
+	struct wset_store_io io[MOVE_BATCH];
+	struct iovec iov[MOVE_BATCH];
 	unsigned int count = 0, moved = 0;
 	uint64_t start;
 
@@ -143,18 +144,24 @@ static unsigned int move_oldest(struct chain_store *chain, unsigned int index)
 			break;
 		}
 		batch[count] = page;
-		io[count] = (struct tier_io){ .key = page->key, .iov = { buf, page->len } };
+		iov[count] = (struct iovec){ buf, page->len };
+		io[count] = (struct wset_store_io){ .key = page->key, .iov = &iov[count],
+						    .iovcnt = 1, .result = -EIO };
 		count++;
 	}
-	if (kind && kind->batch_put) {
+	if (below->ops->put_batch) {
+		int ret;
+
 		start = __wset_tier_now_us();
-		kind->batch_put(chain->tiers[index + 1].store->priv, io, count);
+		ret = below->ops->put_batch(below->priv, io, count);
+		for (unsigned int i = 0; ret < 0 && i < count; i++)
+			io[i].result = ret;
 		/* One batch, one sample: what a fault behind it would wait. */
 		record_latency(chain->tiers[index + 1].stats.put_latency, start);
 	} else {
 		for (unsigned int i = 0; i < count; i++)
 			io[i].result = tier_put(chain, index + 1, io[i].key,
-						io[i].iov.iov_base, io[i].iov.iov_len);
+						iov[i].iov_base, iov[i].iov_len);
 	}
 	for (unsigned int i = 0; i < count; i++) {
 		if (io[i].result == 0) {
@@ -162,7 +169,7 @@ static unsigned int move_oldest(struct chain_store *chain, unsigned int index)
 			chain->tiers[index].stats.moved_down++;
 			moved++;
 		}
-		free(io[i].iov.iov_base);
+		free(iov[i].iov_base);
 	}
 	return moved;
 }
@@ -186,57 +193,132 @@ static void rebalance(struct chain_store *chain)
 	}
 }
 
-static int chain_put(void *priv, uint64_t key, const void *data, size_t len)
+/* The page under key is in tier index now. */
+static int place(struct chain_store *chain, uint64_t key, size_t len,
+		 unsigned int index)
 {
-	struct chain_store *chain = priv;
-	struct chain_page *page;
-	int saved = errno, ret = -EIO;
-	unsigned int index;
+	struct chain_page *page = __wset_map_get(&chain->pages, key);
 
-	pthread_mutex_lock(&chain->lock);
-	for (index = 0; index < chain->tier_count; index++) {
-		ret = tier_put(chain, index, key, data, len);
-		if (ret == 0)
-			break;
-		chain->tiers[index].stats.refused++;
-	}
-	page = __wset_map_get(&chain->pages, key);
-	if (ret < 0) {
-		/* The caller keeps the page: an older copy is of no use now. */
-		if (page) {
-			struct wset_store *tier = chain->tiers[page->tier].store;
-
-			tier->ops->drop(tier->priv, key, page->len);
-			__wset_map_remove(&chain->pages, key);
-			unlink_page(chain, page);
-			free(page);
-		}
-		goto out;
-	}
 	if (page) {
 		page->len = len;
 		settle(chain, page, index);
-	} else {
-		page = calloc(1, sizeof(*page));
-		if (!page || __wset_map_set(&chain->pages, key, page) < 0) {
-			struct wset_store *tier = chain->tiers[index].store;
-
-			free(page);
-			tier->ops->drop(tier->priv, key, len);
-			ret = -ENOMEM;
-			goto out;
-		}
-		page->key = key;
-		page->len = len;
-		link_newest(chain, page, index);
+		return 0;
 	}
+	page = calloc(1, sizeof(*page));
+	if (!page || __wset_map_set(&chain->pages, key, page) < 0) {
+		struct wset_store *tier = chain->tiers[index].store;
+
+		free(page);
+		tier->ops->drop(tier->priv, key, len);
+		return -ENOMEM;
+	}
+	page->key = key;
+	page->len = len;
+	link_newest(chain, page, index);
 	if (!chain->smallest_page || len < chain->smallest_page)
 		chain->smallest_page = len;
+	return 0;
+}
+
+/* No tier took the page: the caller keeps it, an older copy is of no use. */
+static void forget(struct chain_store *chain, uint64_t key)
+{
+	struct chain_page *page = __wset_map_remove(&chain->pages, key);
+
+	if (page) {
+		struct wset_store *tier = chain->tiers[page->tier].store;
+
+		tier->ops->drop(tier->priv, key, page->len);
+		unlink_page(chain, page);
+		free(page);
+	}
+}
+
+/* Offer the pending requests to tier index, in one batch when it takes
+ * batches; those it refuses stay pending.  Returns how many are left. */
+static unsigned int offer(struct chain_store *chain, unsigned int index,
+			  struct wset_store_io *io, unsigned int *pending,
+			  unsigned int count)
+{
+	struct wset_store *tier = chain->tiers[index].store;
+	unsigned int left = 0;
+
+	if (tier->ops->put_batch) {
+		struct wset_store_io *batch = malloc(count * sizeof(*batch));
+		uint64_t start = __wset_tier_now_us();
+		int ret = batch ? 0 : -ENOMEM;
+
+		for (unsigned int i = 0; batch && i < count; i++)
+			batch[i] = io[pending[i]];
+		if (batch)
+			ret = tier->ops->put_batch(tier->priv, batch, count);
+		record_latency(chain->tiers[index].stats.put_latency, start);
+		for (unsigned int i = 0; i < count; i++)
+			io[pending[i]].result = ret < 0 ? ret : batch[i].result;
+		free(batch);
+	} else {
+		for (unsigned int i = 0; i < count; i++) {
+			struct wset_store_io *one = &io[pending[i]];
+
+			one->result = one->iovcnt != 1 ? -EINVAL :
+				tier_put(chain, index, one->key, one->iov[0].iov_base,
+					 one->iov[0].iov_len);
+		}
+	}
+	for (unsigned int i = 0; i < count; i++) {
+		struct wset_store_io *one = &io[pending[i]];
+
+		size_t len = 0;
+
+		for (int k = 0; k < one->iovcnt; k++)
+			len += one->iov[k].iov_len;
+		if (one->result == 0)
+			one->result = place(chain, one->key, len, index);
+		else if (one->iovcnt == 1)
+			chain->tiers[index].stats.refused++;
+		if (one->result < 0)
+			pending[left++] = pending[i];
+	}
+	return left;
+}
+
+/*
+ * Every request goes to the first tier that takes it, each tier seeing
+ * the ones left over from the tier above in one batch.  Then tiers over
+ * their capacity move their oldest pages down.
+ */
+static int chain_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
+{
+	struct chain_store *chain = priv;
+	unsigned int *pending = malloc(count * sizeof(*pending));
+	unsigned int left = count;
+	int saved = errno;
+
+	if (!pending)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < count; i++) {
+		pending[i] = i;
+		io[i].result = -EIO;
+	}
+	pthread_mutex_lock(&chain->lock);
+	for (unsigned int index = 0; index < chain->tier_count && left; index++)
+		left = offer(chain, index, io, pending, left);
+	for (unsigned int i = 0; i < left; i++)
+		forget(chain, io[pending[i]].key);
 	rebalance(chain);
-out:
 	pthread_mutex_unlock(&chain->lock);
+	free(pending);
 	errno = saved;
-	return ret;
+	return 0;
+}
+
+static int chain_put(void *priv, uint64_t key, const void *data, size_t len)
+{
+	const struct iovec iov = { (void *)data, len };
+	struct wset_store_io io = { .key = key, .iov = &iov, .iovcnt = 1 };
+	int ret = chain_put_batch(priv, &io, 1);
+
+	return ret < 0 ? ret : io.result;
 }
 
 static int chain_get(void *priv, uint64_t key, void *buf, size_t len)
@@ -424,6 +506,7 @@ static const struct wset_store_ops chain_ops = WSET_STORE_OPS_INIT(
 	.close = chain_close,
 	.sync = chain_sync,
 	.each = chain_each,
+	.put_batch = chain_put_batch,
 );
 
 int wset_chain_open(struct wset_store *const *tiers, unsigned int count,

@@ -137,8 +137,9 @@ static void note_size(struct redis_store *rs, uint64_t key, size_t len)
 	rs->stored_bytes += len;
 }
 
-/* Pipeline count SETs; each io gets its own result. */
-static void redis_batch_put(void *priv, struct tier_io *io, unsigned int count)
+/* Pipeline count SETs; each request gets its own result.  Requests come
+ * from the chain and the library with one iovec each. */
+static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
 {
 	struct redis_store *rs = priv;
 	struct pipe_guard guard;
@@ -154,8 +155,11 @@ static void redis_batch_put(void *priv, struct tier_io *io, unsigned int count)
 		if (ret < 0)
 			continue;
 		key_name(rs, io[i].key, name);
-		if (redisAppendCommand(rs->context, "SET %s %b", name,
-				       io[i].iov.iov_base, io[i].iov.iov_len) != REDIS_OK)
+		if (io[i].iovcnt != 1)
+			io[i].result = -EINVAL;
+		else if (redisAppendCommand(rs->context, "SET %s %b", name,
+					    io[i].iov[0].iov_base,
+					    io[i].iov[0].iov_len) != REDIS_OK)
 			io[i].result = -ENOMEM;
 		else
 			sent = i + 1;
@@ -163,8 +167,8 @@ static void redis_batch_put(void *priv, struct tier_io *io, unsigned int count)
 	for (unsigned int i = 0; i < sent; i++) {
 		redisReply *reply = NULL;
 
-		if (io[i].result < 0 && io[i].result != ret)
-			continue;
+		if (io[i].result < 0)
+			continue; /* never sent */
 		if (!rs->context ||
 		    redisGetReply(rs->context, (void **)&reply) != REDIS_OK)
 			reply = NULL;
@@ -172,7 +176,7 @@ static void redis_batch_put(void *priv, struct tier_io *io, unsigned int count)
 		if (reply)
 			freeReplyObject(reply);
 		if (io[i].result == 0) {
-			note_size(rs, io[i].key, io[i].iov.iov_len);
+			note_size(rs, io[i].key, io[i].iov[0].iov_len);
 			tier_count(&rs->put_count, 1);
 		}
 	}
@@ -180,13 +184,15 @@ static void redis_batch_put(void *priv, struct tier_io *io, unsigned int count)
 	for (unsigned int i = 0; i < count; i++)
 		if (io[i].result < 0)
 			tier_count(&rs->error_count, 1);
+	return 0;
 }
 
 static int redis_put(void *priv, uint64_t key, const void *data, size_t len)
 {
-	struct tier_io io = { .key = key, .iov = { (void *)data, len } };
+	const struct iovec iov = { (void *)data, len };
+	struct wset_store_io io = { .key = key, .iov = &iov, .iovcnt = 1 };
 
-	redis_batch_put(priv, &io, 1);
+	redis_put_batch(priv, &io, 1);
 	return io.result;
 }
 
@@ -344,12 +350,10 @@ const struct wset_store_ops __wset_redis_ops = WSET_STORE_OPS_INIT(
 	.stats = redis_stats,
 	.close = redis_close,
 	.each = redis_each,
+	.put_batch = redis_put_batch,
 );
 
-static const struct tier_kind redis_kind = {
-	.name = "redis",
-	.batch_put = redis_batch_put,
-};
+static const struct tier_kind redis_kind = { .name = "redis" };
 
 static bool valid_vmm_name(const char *name)
 {

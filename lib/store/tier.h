@@ -10,21 +10,10 @@
 
 #include "wset_store.h"
 
-/* One page of a batch: in key and iov, out result (0 or -errno). */
-struct tier_io {
-	uint64_t key;
-	struct iovec iov;
-	int result;
-};
-
-/*
- * What a tier of ours adds to struct wset_store_ops.  batch_put may be
- * NULL (the chain then puts page by page).  A tier store starts with
- * struct tier_store so that the chain can find this.
- */
+/* What a tier of ours tells the chain beyond its wset_store_ops: its name.
+ * A tier store starts with struct tier_store so that the chain can find it. */
 struct tier_kind {
 	const char *name;
-	void (*batch_put)(void *priv, struct tier_io *io, unsigned int count);
 };
 
 struct tier_store {
