@@ -208,6 +208,21 @@ static const void *page_source(struct wset *ws, struct step *step, size_t i)
 	return staging_copy(ws, i);
 }
 
+/* An adopted process's staging page is read over before it is stored;
+ * false (the entry marked unread) when that fails. */
+static bool staging_read_over(struct wset *ws, struct step *step, size_t i)
+{
+	struct wset_region *region = step->region;
+
+	if (region->kind != REGION_ANON || !ws->remote ||
+	    __wset_staging_read(ws, staging_slot(ws, i), staging_copy(ws, i),
+				region->page_size) == 0)
+		return true;
+	step->result[i] = STEP_UNREAD;
+	__wset_count(&ws->counters.abandoned, 1);
+	return false;
+}
+
 /* The file store takes a run of adjacent pages in one write; other stores,
  * and the staging pages of an adopted process (read over one at a time),
  * get a put per page. */
@@ -226,12 +241,7 @@ static void copy_out(struct wset *ws, struct step *step)
 			i++;
 			continue;
 		}
-		/* An adopted process's staging page: read it over first. */
-		if (region->kind == REGION_ANON && ws->remote &&
-		    __wset_staging_read(ws, staging_slot(ws, i), staging_copy(ws, i),
-					region->page_size) < 0) {
-			step->result[i] = STEP_UNREAD;
-			__wset_count(&ws->counters.abandoned, 1);
+		if (!staging_read_over(ws, step, i)) {
 			i++;
 			continue;
 		}
@@ -274,13 +284,8 @@ static bool copy_out_batch(struct wset *ws, struct step *step)
 	for (size_t i = 0; i < step->count; i++) {
 		if (step->result[i] == STEP_SKIPPED)
 			continue;
-		if (region->kind == REGION_ANON && ws->remote &&
-		    __wset_staging_read(ws, staging_slot(ws, i), staging_copy(ws, i),
-					region->page_size) < 0) {
-			step->result[i] = STEP_UNREAD;
-			__wset_count(&ws->counters.abandoned, 1);
+		if (!staging_read_over(ws, step, i))
 			continue;
-		}
 		iov[count] = (struct iovec){ (void *)page_source(ws, step, i),
 					     region->page_size };
 		io[count] = (struct wset_store_io){
