@@ -338,6 +338,56 @@ static int chain_get(void *priv, uint64_t key, void *buf, size_t len)
 	return ret;
 }
 
+/* Each tier gets its pages' requests as one batch (one Redis pipeline). */
+static int chain_get_batch(void *priv, struct wset_store_io *io, unsigned int count)
+{
+	struct chain_store *chain = priv;
+	struct wset_store_io *batch = malloc(count * sizeof(*batch));
+	unsigned int *from = malloc(count * sizeof(*from));
+	int saved = errno;
+
+	if (!batch || !from) {
+		free(batch);
+		free(from);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&chain->lock);
+	for (unsigned int index = 0; index < chain->tier_count; index++) {
+		struct wset_store *tier = chain->tiers[index].store;
+		unsigned int n = 0;
+
+		for (unsigned int i = 0; i < count; i++) {
+			struct chain_page *page = __wset_map_get(&chain->pages, io[i].key);
+
+			if (index == 0 && !page)
+				io[i].result = -ENOENT;
+			if (page && page->tier == index) {
+				batch[n] = io[i];
+				from[n++] = i;
+			}
+		}
+		if (n && tier->ops->get_batch) {
+			uint64_t start = __wset_tier_now_us();
+			int ret = tier->ops->get_batch(tier->priv, batch, n);
+
+			record_latency(chain->tiers[index].stats.get_latency, start);
+			for (unsigned int j = 0; j < n; j++)
+				io[from[j]].result = ret < 0 ? ret : batch[j].result;
+		} else {
+			for (unsigned int j = 0; j < n; j++)
+				io[from[j]].result = batch[j].iovcnt != 1 ? -EINVAL :
+					tier_get(chain, index, batch[j].key,
+						 batch[j].iov[0].iov_base,
+						 batch[j].iov[0].iov_len);
+		}
+	}
+	pthread_mutex_unlock(&chain->lock);
+	free(batch);
+	free(from);
+	errno = saved;
+	return 0;
+}
+
 static int chain_drop(void *priv, uint64_t key, size_t len)
 {
 	struct chain_store *chain = priv;
@@ -507,6 +557,7 @@ static const struct wset_store_ops chain_ops = WSET_STORE_OPS_INIT(
 	.sync = chain_sync,
 	.each = chain_each,
 	.put_batch = chain_put_batch,
+	.get_batch = chain_get_batch,
 );
 
 int wset_chain_open(struct wset_store *const *tiers, unsigned int count,

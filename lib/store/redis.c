@@ -196,49 +196,83 @@ static int redis_put(void *priv, uint64_t key, const void *data, size_t len)
 	return io.result;
 }
 
-static int get_once(struct redis_store *rs, uint64_t key, void *buf, size_t len)
+/* One pipelined round of GETs for the requests not yet answered (result
+ * -EAGAIN); with the lock held. */
+static void get_round(struct redis_store *rs, struct wset_store_io *io,
+		      unsigned int count)
 {
-	char name[REDIS_KEY_MAX];
-	redisReply *reply;
+	unsigned int sent = 0;
 	int ret = connect_locked(rs);
 
-	if (ret < 0)
-		return ret;
-	key_name(rs, key, name);
-	reply = redisCommand(rs->context, "GET %s", name);
-	ret = reply_result(rs, reply);
-	if (ret == 0 && reply->type == REDIS_REPLY_NIL)
-		ret = -ENOENT;
-	else if (ret == 0 && (reply->type != REDIS_REPLY_STRING || reply->len != len))
-		ret = -EIO;
-	else if (ret == 0)
-		memcpy(buf, reply->str, len);
-	if (reply)
-		freeReplyObject(reply);
-	return ret;
+	for (unsigned int i = 0; ret == 0 && i < count; i++) {
+		char name[REDIS_KEY_MAX];
+
+		if (io[i].result != -EAGAIN)
+			continue;
+		key_name(rs, io[i].key, name);
+		if (redisAppendCommand(rs->context, "GET %s", name) != REDIS_OK)
+			break;
+		sent = i + 1;
+	}
+	for (unsigned int i = 0; i < sent; i++) {
+		redisReply *reply = NULL;
+		int result;
+
+		if (io[i].result != -EAGAIN)
+			continue;
+		if (!rs->context || redisGetReply(rs->context, (void **)&reply) != REDIS_OK)
+			reply = NULL;
+		result = reply_result(rs, reply);
+		if (result == 0 && reply->type == REDIS_REPLY_NIL)
+			result = -ENOENT;
+		else if (result == 0 && (io[i].iovcnt != 1 || reply->type != REDIS_REPLY_STRING ||
+					 (size_t)reply->len != io[i].iov[0].iov_len))
+			result = -EIO;
+		else if (result == 0)
+			memcpy(io[i].iov[0].iov_base, reply->str, (size_t)reply->len);
+		/* A broken connection: this and the rest go again next round. */
+		io[i].result = result == -EIO && !rs->context ? -EAGAIN : result;
+		if (reply)
+			freeReplyObject(reply);
+	}
+}
+
+/* Pipelined GETs, with the same reconnect and retries as a single get. */
+static int redis_get_batch(void *priv, struct wset_store_io *io, unsigned int count)
+{
+	struct redis_store *rs = priv;
+	struct pipe_guard guard;
+
+	for (unsigned int i = 0; i < count; i++)
+		io[i].result = -EAGAIN;
+	for (unsigned int attempt = 0; attempt < rs->config.get_retries; attempt++) {
+		bool waiting = false;
+
+		if (attempt)
+			usleep(10000u * attempt);
+		lock(rs, &guard);
+		get_round(rs, io, count);
+		unlock(rs, &guard);
+		for (unsigned int i = 0; i < count; i++)
+			waiting |= io[i].result == -EAGAIN;
+		if (!waiting)
+			break;
+	}
+	for (unsigned int i = 0; i < count; i++) {
+		if (io[i].result == -EAGAIN)
+			io[i].result = -EIO;
+		tier_count(io[i].result == 0 ? &rs->get_count : &rs->error_count, 1);
+	}
+	return 0;
 }
 
 static int redis_get(void *priv, uint64_t key, void *buf, size_t len)
 {
-	struct redis_store *rs = priv;
-	struct pipe_guard guard;
-	int ret = -EIO;
+	const struct iovec iov = { buf, len };
+	struct wset_store_io io = { .key = key, .iov = &iov, .iovcnt = 1 };
 
-	for (unsigned int attempt = 0; attempt < rs->config.get_retries; attempt++) {
-		if (attempt)
-			usleep(10000u * attempt);
-		lock(rs, &guard);
-		ret = get_once(rs, key, buf, len);
-		unlock(rs, &guard);
-		/* A missing key is an answer, not a fault to retry. */
-		if (ret == 0 || ret == -ENOENT)
-			break;
-	}
-	if (ret == 0)
-		tier_count(&rs->get_count, 1);
-	else
-		tier_count(&rs->error_count, 1);
-	return ret;
+	redis_get_batch(priv, &io, 1);
+	return io.result;
 }
 
 static int redis_drop(void *priv, uint64_t key, size_t len)
@@ -351,6 +385,7 @@ const struct wset_store_ops __wset_redis_ops = WSET_STORE_OPS_INIT(
 	.close = redis_close,
 	.each = redis_each,
 	.put_batch = redis_put_batch,
+	.get_batch = redis_get_batch,
 );
 
 static const struct tier_kind redis_kind = { .name = "redis" };

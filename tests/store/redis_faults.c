@@ -148,13 +148,26 @@ static void take_over(const struct redis_server *server)
 	ret = chain->ops->each(chain->priv, count_page, &listed);
 	tap_ok(ret == 0 && listed == 64 && bad == 0, "a new chain lists the 64 pages "
 	       "an earlier one left in Redis (%d, %zu)", ret, listed);
-	for (uint64_t i = 0; i < 64; i++) {
-		ret = chain->ops->get(chain->priv, i * page, data, page);
-		bad += ret != 0 || test_hash(data, page) != sums[0][i];
-		chain->ops->drop(chain->priv, i * page, page);
+	/* Back in one pipelined batch. */
+	{
+		static uint8_t pages[64][4096];
+		struct wset_store_io io[64];
+		struct iovec iov[64];
+
+		for (uint64_t i = 0; i < 64; i++) {
+			iov[i] = (struct iovec){ pages[i], page };
+			io[i] = (struct wset_store_io){ .key = i * page, .iov = &iov[i],
+							.iovcnt = 1 };
+		}
+		ret = chain->ops->get_batch(chain->priv, io, 64);
+		for (uint64_t i = 0; i < 64; i++) {
+			bad += ret != 0 || io[i].result != 0 ||
+			       test_hash(pages[i], page) != sums[0][i];
+			chain->ops->drop(chain->priv, i * page, page);
+		}
 	}
 	tap_ok(bad == 0 && tier(chain, 0).pages == 0, "and reads them back intact "
-	       "(%zu bad)", bad);
+	       "in one pipelined get_batch (%zu bad)", bad);
 	wset_store_close(chain);
 	if (wset_compressed_store_open(&compressed, &tiers[0]) < 0 ||
 	    wset_redis_store_open(&redis, &tiers[1]) < 0 ||
