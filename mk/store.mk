@@ -56,3 +56,15 @@ store-tests: $(STORE_TESTS)
 tests: store-tests
 # Natively only (make check-native), not in the guest's list.
 WSET_NATIVE_TEST_LISTS += tests/store/tests.list
+
+# bench/tiers (row 9) needs libwset-store too; the static copy is for the
+# guest's smoke pass (no redis-server there: its Redis case skips).
+build/bench/tiers: bench/tiers.c tests/redis_server.h $(BENCH_DEPS) $(STORE_HDRS) $(STORE_STATIC) $(WSET_STATIC)
+	@mkdir -p $(dir $@)
+	$(WSET_CC) $(BENCH_CFLAGS) $< $(BENCH_COMMON) -o $@ $(STORE_STATIC) $(WSET_STATIC) \
+		$(STORE_LIBS) -ljson-c -pthread
+
+build/bench/static/tiers: bench/tiers.c tests/redis_server.h $(BENCH_DEPS) $(STORE_HDRS) $(STORE_STATIC) $(WSET_STATIC)
+	@mkdir -p $(dir $@)
+	$(WSET_CC) $(BENCH_CFLAGS) -static $< $(BENCH_COMMON) -o $@ $(STORE_STATIC) \
+		$(WSET_STATIC) $(STORE_LIBS) -ljson-c -pthread
