@@ -35,7 +35,8 @@ struct wset_compressed_config {
 	enum wset_compression compression;
 	int level;		  /* zstd level (0: zstd's default); lz4: acceleration */
 	uint64_t capacity_bytes;  /* compressed bytes kept before the chain
-				   * moves the oldest down (0: unbounded) */
+				   * moves the oldest down (0: unbounded);
+				   * puts beyond twice it fail, -ENOSPC */
 	uint32_t threshold_bytes; /* 0: 3/4 of the page */
 };
 

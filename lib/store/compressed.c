@@ -123,8 +123,18 @@ static int compressed_put(void *priv, uint64_t key, const void *data, size_t len
 	page->length = (uint32_t)len;
 	page->compressed = (uint32_t)size;
 	pthread_mutex_lock(&cs->lock);
-	ret = replace(cs, key, page);
+	/* Over capacity the chain moves the oldest pages down; when it cannot
+	 * (the tier below is failing), twice the capacity is the hard limit. */
+	if (cs->config.capacity_bytes &&
+	    cs->stored_bytes + size > 2 * cs->config.capacity_bytes)
+		ret = -ENOSPC;
+	else
+		ret = replace(cs, key, page);
 	pthread_mutex_unlock(&cs->lock);
+	if (ret == -ENOSPC) {
+		free(page);
+		return ret;
+	}
 	if (ret < 0) {
 		free(page);
 		tier_count(&cs->error_count, 1);
