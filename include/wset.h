@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -94,6 +95,17 @@ enum wset_mechanism {
  *        return (which each returns).  wset_resume() learns from it which
  *        pages a previous agent evicted.
  *
+ * put_batch, get_batch: optional (NULL: the library calls put and get page
+ *        by page): count requests at once, each a key and the iovecs of
+ *        its data (iovcnt 1 or more, len bytes in all); the store fills
+ *        each request's result (0 or a negative errno value: its
+ *        completion) before it returns.  The return value is 0, or a
+ *        negative errno value when no request was attempted (every result
+ *        then counts as that error).  Requests of one batch are for
+ *        different keys; a store may merge those for adjacent keys (one
+ *        pwritev).  The library puts each eviction step's pages with one
+ *        put_batch.
+ *
  * A failing put abandons the eviction of that page (it stays resident); a
  * failing get is retried until it succeeds, the faulting thread stays
  * blocked meanwhile.  Both are counted.  A page is never lost.
@@ -112,6 +124,13 @@ struct wset_store_stats {
 	uint64_t reserved[3];	/* left zero */
 };
 
+struct wset_store_io {
+	uint64_t key;
+	const struct iovec *iov;
+	int iovcnt;
+	int result;	/* filled by the store */
+};
+
 struct wset_store_ops {
 	uint32_t size;	/* sizeof(struct wset_store_ops), set by the macro */
 	int (*put)(void *priv, uint64_t key, const void *data, size_t len);
@@ -122,7 +141,10 @@ struct wset_store_ops {
 	int (*sync)(void *priv);
 	int (*each)(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
 		    void *arg);
-	void *reserved[4];	/* NULL */
+	/* Since 1.1, in what was reserved space: NULL before. */
+	int (*put_batch)(void *priv, struct wset_store_io *io, unsigned int count);
+	int (*get_batch)(void *priv, struct wset_store_io *io, unsigned int count);
+	void *reserved[2];	/* NULL */
 };
 
 #define WSET_STORE_OPS_INIT(...)                                             \

@@ -208,6 +208,21 @@ static const void *page_source(struct wset *ws, struct step *step, size_t i)
 	return staging_copy(ws, i);
 }
 
+/* An adopted process's staging page is read over before it is stored;
+ * false (the entry marked unread) when that fails. */
+static bool staging_read_over(struct wset *ws, struct step *step, size_t i)
+{
+	struct wset_region *region = step->region;
+
+	if (region->kind != REGION_ANON || !ws->remote ||
+	    __wset_staging_read(ws, staging_slot(ws, i), staging_copy(ws, i),
+				region->page_size) == 0)
+		return true;
+	step->result[i] = STEP_UNREAD;
+	__wset_count(&ws->counters.abandoned, 1);
+	return false;
+}
+
 /* The file store takes a run of adjacent pages in one write; other stores,
  * and the staging pages of an adopted process (read over one at a time),
  * get a put per page. */
@@ -226,12 +241,7 @@ static void copy_out(struct wset *ws, struct step *step)
 			i++;
 			continue;
 		}
-		/* An adopted process's staging page: read it over first. */
-		if (region->kind == REGION_ANON && ws->remote &&
-		    __wset_staging_read(ws, staging_slot(ws, i), staging_copy(ws, i),
-					region->page_size) < 0) {
-			step->result[i] = STEP_UNREAD;
-			__wset_count(&ws->counters.abandoned, 1);
+		if (!staging_read_over(ws, step, i)) {
 			i++;
 			continue;
 		}
@@ -252,6 +262,50 @@ static void copy_out(struct wset *ws, struct step *step)
 		}
 		i += run;
 	}
+}
+
+/* A store with put_batch gets the whole step in one call, one request per
+ * page.  Pages whose request fails are abandoned, as with put. */
+static bool copy_out_batch(struct wset *ws, struct step *step)
+{
+	struct wset_region *region = step->region;
+	struct wset_store_io *io = malloc(step->count * sizeof(*io));
+	struct iovec *iov = malloc(step->count * sizeof(*iov));
+	size_t *entry = malloc(step->count * sizeof(*entry));
+	unsigned int count = 0;
+	int ret;
+
+	if (!io || !iov || !entry) {
+		free(io);
+		free(iov);
+		free(entry);
+		return false; /* page by page, then */
+	}
+	for (size_t i = 0; i < step->count; i++) {
+		if (step->result[i] == STEP_SKIPPED)
+			continue;
+		if (!staging_read_over(ws, step, i))
+			continue;
+		iov[count] = (struct iovec){ (void *)page_source(ws, step, i),
+					     region->page_size };
+		io[count] = (struct wset_store_io){
+			.key = __wset_store_key(region, step->pages[i]),
+			.iov = &iov[count], .iovcnt = 1, .result = -EIO,
+		};
+		entry[count++] = i;
+	}
+	ret = count ? ws->store->ops->put_batch(ws->store->priv, io, count) : 0;
+	for (unsigned int n = 0; n < count; n++) {
+		if (ret == 0 && io[n].result == 0)
+			continue;
+		__wset_count(&ws->counters.store_put_errors, 1);
+		__wset_count(&ws->counters.abandoned, 1);
+		step->result[entry[n]] = STEP_ABANDONED;
+	}
+	free(io);
+	free(iov);
+	free(entry);
+	return true;
 }
 
 /* Before any page of the step leaves guest memory, its stored copy must be
@@ -431,7 +485,8 @@ static uint64_t run_step(struct wset *ws, struct step *step, int *error)
 	} else {
 		isolate_anon(ws, step);
 	}
-	copy_out(ws, step);
+	if (!ws->store->ops->put_batch || !copy_out_batch(ws, step))
+		copy_out(ws, step);
 	make_durable(ws, step);
 	drop_and_give_back(ws, step);
 	stored = finish(ws, step);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -27,17 +28,22 @@ struct file_store {
 	uint64_t error_count;
 };
 
-/* pwrite or pread all of len bytes at key. */
-static int transfer(struct file_store *fs, bool write, uint64_t key, void *buf,
-		    size_t len)
+/* pwritev or preadv all of the iovecs at key, however the kernel splits it;
+ * *done says how far it got (all of it on success). */
+static int transfer_vector(struct file_store *fs, bool write, uint64_t key,
+			   const struct iovec *iov, int iovcnt, size_t *done)
 {
-	size_t done = 0;
+	struct iovec rest[IOV_MAX];
+	off_t offset = (off_t)key;
+	int first = 0;
 
-	while (done < len) {
-		char *at = (char *)buf + done;
-		off_t offset = (off_t)(key + done);
-		ssize_t n = write ? pwrite(fs->fd, at, len - done, offset)
-				  : pread(fs->fd, at, len - done, offset);
+	if (iovcnt < 1 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	memcpy(rest, iov, (size_t)iovcnt * sizeof(*rest));
+	*done = 0;
+	while (first < iovcnt) {
+		ssize_t n = write ? pwritev(fs->fd, rest + first, iovcnt - first, offset)
+				  : preadv(fs->fd, rest + first, iovcnt - first, offset);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -45,9 +51,101 @@ static int transfer(struct file_store *fs, bool write, uint64_t key, void *buf,
 			__wset_count(&fs->error_count, 1);
 			return n < 0 ? -errno : -EIO;
 		}
-		done += (size_t)n;
+		offset += n;
+		*done += (size_t)n;
+		/* Skip what is done, part of an iovec included. */
+		while (first < iovcnt && (size_t)n >= rest[first].iov_len)
+			n -= (ssize_t)rest[first++].iov_len;
+		if (first < iovcnt) {
+			rest[first].iov_base = (char *)rest[first].iov_base + n;
+			rest[first].iov_len -= (size_t)n;
+		}
 	}
 	return 0;
+}
+
+/* pwrite or pread all of len bytes at key. */
+static int transfer(struct file_store *fs, bool write, uint64_t key, void *buf,
+		    size_t len)
+{
+	const struct iovec iov = { buf, len };
+	size_t done;
+
+	return transfer_vector(fs, write, key, &iov, 1, &done);
+}
+
+static size_t io_length(const struct wset_store_io *io)
+{
+	size_t len = 0;
+
+	for (int i = 0; i < io->iovcnt; i++)
+		len += io->iov[i].iov_len;
+	return len;
+}
+
+/*
+ * Requests for adjacent keys in one pwritev or preadv (as many as IOV_MAX
+ * iovecs allow); each request gets its run's result.  A put is journalled
+ * after its data, as file_put does.
+ */
+static int file_batch(struct file_store *fs, bool write, struct wset_store_io *io,
+		      unsigned int count)
+{
+	struct iovec iov[IOV_MAX];
+	int saved = errno;
+
+	for (unsigned int i = 0; i < count;) {
+		unsigned int run = 0;
+		uint64_t next = io[i].key;
+		size_t done, end = 0;
+		int iovcnt = 0, ret;
+
+		while (i + run < count && io[i + run].key == next &&
+		       iovcnt + io[i + run].iovcnt <= IOV_MAX) {
+			memcpy(iov + iovcnt, io[i + run].iov,
+			       (size_t)io[i + run].iovcnt * sizeof(*iov));
+			iovcnt += io[i + run].iovcnt;
+			next += io_length(&io[i + run]);
+			run++;
+		}
+		if (run == 0) { /* one request of more than IOV_MAX iovecs */
+			io[i++].result = -EINVAL;
+			continue;
+		}
+		ret = transfer_vector(fs, write, io[i].key, iov, iovcnt, &done);
+		for (unsigned int j = i; j < i + run; j++) {
+			size_t len = io_length(&io[j]);
+
+			/* A run cut short (ENOSPC): the requests done are done. */
+			end += len;
+			io[j].result = end <= done ? 0 : ret;
+			if (ret == 0 && write && fs->journal) {
+				io[j].result = __wset_journal_record(fs->journal, true,
+								     io[j].key, len);
+				if (io[j].result < 0)
+					__wset_count(&fs->error_count, 1);
+			}
+			if (io[j].result == 0 && write) {
+				__wset_count(&fs->stored_bytes, len);
+				__wset_count(&fs->put_count, 1);
+			} else if (io[j].result == 0) {
+				__wset_count(&fs->get_count, 1);
+			}
+		}
+		i += run;
+	}
+	errno = saved;
+	return 0;
+}
+
+static int file_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
+{
+	return file_batch(priv, true, io, count);
+}
+
+static int file_get_batch(void *priv, struct wset_store_io *io, unsigned int count)
+{
+	return file_batch(priv, false, io, count);
 }
 
 static int file_put(void *priv, uint64_t key, const void *data, size_t len)
@@ -163,6 +261,8 @@ static const struct wset_store_ops file_store_ops = WSET_STORE_OPS_INIT(
 	.close = file_close,
 	.sync = file_sync,
 	.each = file_each,
+	.put_batch = file_put_batch,
+	.get_batch = file_get_batch,
 );
 
 static struct file_store *store_new(int fd, struct wset_journal *journal,

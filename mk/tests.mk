@@ -30,11 +30,13 @@ build/guest/bin/%: tests/%.c $(WSET_TEST_HEADERS) include/wset.h $(WSET_STATIC)
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(WSET_TEST_CFLAGS) -static $< -o $@ $(WSET_STATIC)
 
-# Other fragments add their lists (mk/tools.mk: tests/agent/tests.list).
+# Other fragments add their lists (mk/tools.mk: tests/agent/tests.list);
+# WSET_NATIVE_TEST_LISTS run only natively (mk/store.mk).
 WSET_TEST_LISTS := tests/tests.list
+WSET_NATIVE_TEST_LISTS :=
 
 check-native: tests
-	@cat $(WSET_TEST_LISTS) >build/tests/all.list
+	@cat $(WSET_TEST_LISTS) $(WSET_NATIVE_TEST_LISTS) >build/tests/all.list
 	@if [ -x vm/tap-run ]; then \
 		vm/tap-run build/tests/all.list build/tests; \
 	else \

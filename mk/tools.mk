@@ -8,7 +8,8 @@
 #                       $(DESTDIR)$(PREFIX)
 #   (make demo, in the top-level Makefile, runs tools/demo/run)
 #
-# The tools link libwset statically (build/lib/libwset.a) and json-c.
+# The tools link libwset statically (build/lib/libwset.a) and json-c;
+# wsetd also libwset-store (build/lib/libwset-store.a, mk/store.mk).
 
 TOOLS_CFLAGS := $(WSET_CFLAGS) -Itools/demo-vmm -Itools/common -Ihelper
 TOOLS_LIBS := -ljson-c -pthread
@@ -50,7 +51,7 @@ all: tools
 tools: $(TOOLS) $(WSET_RUN)
 tools-static: $(TOOLS_STATIC)
 
-build/tools/obj/%.o: tools/%.c $(wildcard tools/*/*.h) $(wildcard helper/*.h) include/wset.h mk/tools.mk
+build/tools/obj/%.o: tools/%.c $(wildcard tools/*/*.h) $(wildcard helper/*.h) include/wset.h include/wset_store.h mk/tools.mk
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(TOOLS_CFLAGS) -c $< -o $@
 
@@ -58,8 +59,8 @@ build/tools/obj/wsetd/notify-libsystemd.o: tools/wsetd/notify.c tools/wsetd/noti
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(TOOLS_CFLAGS) -DHAVE_LIBSYSTEMD $(shell pkg-config --cflags libsystemd) -c $< -o $@
 
-build/tools/wsetd: $(WSETD_DYNAMIC_OBJS) $(WSET_STATIC)
-	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS) $(SYSTEMD_LIBS)
+build/tools/wsetd: $(WSETD_DYNAMIC_OBJS) $(STORE_STATIC) $(WSET_STATIC)
+	$(WSET_CC) -o $@ $^ $(STORE_LIBS) $(TOOLS_LIBS) $(SYSTEMD_LIBS)
 build/tools/wsetctl: $(WSETCTL_OBJS)
 	$(WSET_CC) -o $@ $^ $(TOOLS_LIBS)
 build/tools/wset-demo-vmm: $(DEMO_OBJS)
@@ -77,9 +78,9 @@ build/tools/libwset-run.so: tools/wset-run/preload.c tools/wset-run/preload.map 
 		-Itools/common tools/wset-run/preload.c tools/common/fd_name.c \
 		$(HELPER_PIC_OBJS) $(WSET_PIC_OBJS) -ldl -ljson-c -pthread
 
-build/tools/static/wsetd: $(WSETD_OBJS) $(WSET_STATIC)
+build/tools/static/wsetd: $(WSETD_OBJS) $(STORE_STATIC) $(WSET_STATIC)
 	@mkdir -p $(dir $@)
-	$(WSET_CC) -static -o $@ $^ $(TOOLS_LIBS)
+	$(WSET_CC) -static -o $@ $^ $(STORE_LIBS) $(TOOLS_LIBS)
 build/tools/static/wsetctl: $(WSETCTL_OBJS)
 	@mkdir -p $(dir $@)
 	$(WSET_CC) -static -o $@ $^ $(TOOLS_LIBS)

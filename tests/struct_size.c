@@ -22,6 +22,14 @@ static int full_put(void *priv, uint64_t key, const void *data, size_t len)
 	return -ENOSPC;
 }
 
+static int full_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
+{
+	(void)priv;
+	for (unsigned int i = 0; i < count; i++)
+		io[i].result = -ENOSPC;
+	return 0;
+}
+
 static int full_get(void *priv, uint64_t key, void *buf, size_t len)
 {
 	(void)priv, (void)key, (void)buf, (void)len;
@@ -143,6 +151,10 @@ static void store_ops_sizes(const struct wset_config *good)
 	EXPECT_AS(create_with(&config), -EINVAL,
 		  "store ops reserved slot set");
 	ops.reserved[0] = NULL;
+	ops.put_batch = full_put_batch;
+	EXPECT_AS(create_with(&config), 0,
+		  "store ops with put_batch (1.1, in what was reserved space)");
+	ops.put_batch = NULL;
 
 	newer.ops.size = sizeof(newer);
 	store.ops = &newer.ops;
@@ -293,7 +305,7 @@ int main(int argc, char **argv)
 
 	config.mechanism = test_mechanism(argc, argv);
 	ws = test_create(&config);
-	tap_plan(40);
+	tap_plan(41);
 
 	config_sizes(&config);
 	store_ops_sizes(&config);

@@ -12,6 +12,7 @@ packages="
 	pkg-config
 	libjson-c-dev gnuplot-nox
 	libsystemd-dev
+	liblz4-dev libzstd-dev libhiredis-dev redis-server
 	$*
 "
 

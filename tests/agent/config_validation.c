@@ -60,6 +60,14 @@ static const struct bad_value bad_values[] = {
 	{ "--socket-mode", "999", "socket_mode: '999' is not an octal mode" },
 	{ "--allowed-uids", "1000,bob", "allowed_uids: '1000,bob' expected numeric uids" },
 	{ "--log-level", "loud", "log_level: 'loud' is not error, warning" },
+	{ "--tiers", "disk", "tiers: 'disk' names a tier other than compressed, file or redis" },
+	{ "--tiers", "redis,file", "tiers: 'redis,file' has file after redis: tiers go fastest first" },
+	{ "--tiers", "file,file", "tiers: 'file,file' has file after file" },
+	{ "--tiers", "compressed", "a compressed tier keeps pages in wsetd's memory" },
+	{ "--compression", "gzip", "compression: 'gzip' is not lz4 or zstd" },
+	{ "--redis-address", "localhost", "redis_address: 'localhost' is not host:port" },
+	{ "--redis-address", "db:70000", "redis_address: 'db:70000' is not host:port" },
+	{ "--redis-user", "bob", "redis_user 'bob' needs redis_password" },
 };
 
 int main(void)
@@ -123,6 +131,24 @@ int main(void)
 			       strstr(output, "wsetd.conf:3: unknown option 'colour'") &&
 			       strstr(output, "wsetd.conf:4: wss_age: '300' is out of range 1..255"),
 		       "every bad line of the file is reported with its line number");
+	}
+	{
+		const char *const arguments[] = { "--config", config_path, "--check-config", NULL };
+
+		write_config("volatile_tiers = yes\ntiers = compressed,redis\n"
+			     "tiers.db = file,redis\ntiers.web = file,compressed\n"
+			     "redis_password = hunter2\n");
+		status = run(arguments, output, sizeof(output));
+		tap_ok(status == 2 && strstr(output, "wsetd.conf:4: tiers.web: 'file,compressed' "
+					     "has compressed after file"),
+		       "a bad per-VMM chain is reported with its line number");
+		write_config("volatile_tiers = yes\ntiers = compressed,redis\n"
+			     "tiers.db = file,redis\nredis_password = hunter2\n");
+		status = run(arguments, output, sizeof(output));
+		tap_ok(status == 0 && strstr(output, "tiers = compressed,redis") &&
+			       strstr(output, "tiers.db = file,redis") &&
+			       strstr(output, "redis_password = (set)") && !strstr(output, "hunter2"),
+		       "tier chains, default and per VMM, are parsed; the password is not printed");
 	}
 	{
 		const char *const arguments[] = { "--config", "/nonexistent/wsetd.conf",

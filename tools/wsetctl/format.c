@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,8 @@ static const char *member_string(json_object *object, const char *key)
 	return json_object_get_string(value);
 }
 
+static void format_tier_table(json_object *vmms, FILE *out);
+
 void format_status_table(json_object *status, FILE *out)
 {
 	json_object *vmms;
@@ -90,4 +93,45 @@ void format_status_table(json_object *status, FILE *out)
 	}
 	if (count == 0)
 		fprintf(out, "(no VMM connected)\n");
+	format_tier_table(vmms, out);
+}
+
+/* Each VMM's store tiers, fastest first. */
+static void format_tier_table(json_object *vmms, FILE *out)
+{
+	bool header = false;
+
+	for (size_t i = 0; i < json_object_array_length(vmms); i++) {
+		json_object *vmm = json_object_array_get_idx(vmms, i), *tiers, *ratio;
+
+		if (!json_object_object_get_ex(vmm, "tiers", &tiers))
+			continue;
+		for (size_t t = 0; t < json_object_array_length(tiers); t++) {
+			json_object *tier = json_object_array_get_idx(tiers, t);
+			char page_bytes[16], stored[16], capacity[16], put[16], get[16];
+
+			if (!header)
+				fprintf(out, "\n%-4s %-16s %8s %8s %8s %8s %6s %8s %8s %8s %8s %7s\n",
+					"VMM", "TIER", "PAGES", "BYTES", "STORED", "CAPACITY",
+					"RATIO", "PUT_P99", "GET_P99", "ERRORS", "REFUSED",
+					"MOVED");
+			header = true;
+			json_object_object_get_ex(tier, "compression_ratio", &ratio);
+			fprintf(out, "%-4llu %-16.16s %8llu %8s %8s %8s %6.2f %8s %8s %8llu %8llu %7llu\n",
+				(unsigned long long)json_member_u64(vmm, "id"),
+				member_string(tier, "name"),
+				(unsigned long long)json_member_u64(tier, "pages"),
+				format_bytes(json_member_u64(tier, "page_bytes"), page_bytes, 16),
+				format_bytes(json_member_u64(tier, "stored_bytes"), stored, 16),
+				json_member_u64(tier, "capacity_bytes") ?
+					format_bytes(json_member_u64(tier, "capacity_bytes"),
+						     capacity, 16) : "-",
+				ratio ? json_object_get_double(ratio) : 0.0,
+				format_microseconds(json_member_u64(tier, "put_p99_us"), put, 16),
+				format_microseconds(json_member_u64(tier, "get_p99_us"), get, 16),
+				(unsigned long long)json_member_u64(tier, "errors"),
+				(unsigned long long)json_member_u64(tier, "refused"),
+				(unsigned long long)json_member_u64(tier, "moved_down"));
+		}
+	}
 }

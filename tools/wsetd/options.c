@@ -22,6 +22,11 @@ enum option_kind {
 	KIND_LOG_LEVEL, /* error, warning, notice, info, debug */
 	KIND_DURABILITY, /* written, fsync */
 	KIND_LAST_RESORT, /* wait, poison */
+	KIND_TIERS,	/* compressed,file,redis (tiers.h) */
+	KIND_COMPRESSION, /* lz4, zstd */
+	KIND_STRING,	/* any text that fits the buffer */
+	KIND_SECRET,	/* the same, never printed */
+	KIND_ADDRESS,	/* host:port, or an absolute unix socket path */
 };
 
 struct option_description {
@@ -80,6 +85,30 @@ static const struct option_description descriptions[] = {
 	  "uids allowed to connect besides wsetd's own (comma-separated)" },
 	{ "log_level", KIND_LOG_LEVEL, FIELD(log_level), 0, 0, "info",
 	  "error, warning, notice, info or debug" },
+	{ "tiers", KIND_TIERS, FIELD(tiers), 0, 0, "file",
+	  "store tiers, fastest first: compressed, file, redis (tiers.NAME = ... "
+	  "in the file for the VMMs of that name)" },
+	{ "volatile_tiers", KIND_BOOLEAN, FIELD(volatile_tiers), 0, 0, "no",
+	  "accept that a compressed tier's pages are lost if wsetd dies" },
+	{ "compression", KIND_COMPRESSION, FIELD(compression), 0, 0, "lz4",
+	  "the compressed tier's algorithm: lz4 or zstd" },
+	{ "compression_level", KIND_UNSIGNED, FIELD(compression_level), 0, 19, "0",
+	  "zstd level, or lz4 acceleration (0: the library's default)" },
+	{ "compressed_capacity", KIND_BYTES, FIELD(compressed_capacity), 0,
+	  UINT64_MAX, "256M", "compressed bytes kept in RAM per VMM before the "
+	  "oldest move down (0: unbounded)" },
+	{ "compress_threshold", KIND_UNSIGNED, FIELD(compress_threshold), 0, 65536,
+	  "0", "a page compressed to more bytes goes to the next tier (0: 3/4 page)" },
+	{ "redis_address", KIND_ADDRESS, FIELD(redis_address), 0, 0, "127.0.0.1:6379",
+	  "the redis tier's server: host:port or a unix socket path" },
+	{ "redis_user", KIND_STRING, FIELD(redis_user), 0, 0, "",
+	  "ACL user for AUTH (needs redis_password)" },
+	{ "redis_password", KIND_SECRET, FIELD(redis_password), 0, 0, "",
+	  "password for AUTH (empty: none)" },
+	{ "redis_timeout_ms", KIND_UNSIGNED, FIELD(redis_timeout_ms), 10, 600000,
+	  "1000", "a Redis command not answered in this time fails" },
+	{ "redis_capacity", KIND_BYTES, FIELD(redis_capacity), 0, UINT64_MAX, "0",
+	  "bytes kept in Redis per VMM (0: unbounded)" },
 };
 
 #define DESCRIPTION_COUNT (sizeof(descriptions) / sizeof(descriptions[0]))
@@ -140,6 +169,23 @@ static int parse_uids(const char *text, struct wsetd_options *options,
 	}
 }
 
+static void copy_text(char *field, const char *value, size_t size, char *why,
+		      size_t why_size)
+{
+	if (strlen(value) >= size)
+		snprintf(why, why_size, "is longer than %zu bytes", size - 1);
+	else
+		strcpy(field, value);
+}
+
+/* One of two words: *choice 0 for the first, 1 for the second; -1 for neither. */
+static int parse_choice(const char *value, const char *first, const char *second,
+			int *choice)
+{
+	*choice = strcmp(value, second) == 0;
+	return *choice || strcmp(value, first) == 0 ? 0 : -1;
+}
+
 /* Set one option from text; on error, log "ORIGIN: NAME: 'VALUE' ...". */
 static int option_set(struct wsetd_options *options,
 		      const struct option_description *description,
@@ -149,16 +195,14 @@ static int option_set(struct wsetd_options *options,
 	char why[160] = "";
 	uint64_t number;
 	const char *rest;
+	int choice;
 
 	switch (description->kind) {
 	case KIND_PATH:
 		if (value[0] != '/')
 			snprintf(why, sizeof(why), "is not an absolute path");
-		else if (strlen(value) >= description->size)
-			snprintf(why, sizeof(why), "is longer than %zu bytes",
-				 description->size - 1);
 		else
-			strcpy(field, value);
+			copy_text(field, value, description->size, why, sizeof(why));
 		break;
 	case KIND_UNSIGNED:
 		if (decimal_parse(value, &number, &rest) || *rest)
@@ -213,20 +257,44 @@ static int option_set(struct wsetd_options *options,
 				 "is not error, warning, notice, info or debug");
 		break;
 	case KIND_LAST_RESORT:
-		if (strcmp(value, "wait") == 0)
-			options->last_resort = WSET_LAST_RESORT_WAIT;
-		else if (strcmp(value, "poison") == 0)
-			options->last_resort = WSET_LAST_RESORT_POISON;
-		else
+		if (parse_choice(value, "wait", "poison", &choice))
 			snprintf(why, sizeof(why), "is not wait or poison");
-		break;
-	case KIND_DURABILITY:
-		if (strcmp(value, "written") == 0)
-			options->durability = WSET_DURABILITY_WRITTEN;
-		else if (strcmp(value, "fsync") == 0)
-			options->durability = WSET_DURABILITY_FSYNC;
 		else
+			options->last_resort = choice ? WSET_LAST_RESORT_POISON
+						      : WSET_LAST_RESORT_WAIT;
+		break;
+	case KIND_TIERS:
+		tiers_parse(value, (struct wsetd_chain *)field, why, sizeof(why));
+		break;
+	case KIND_COMPRESSION:
+		if (parse_choice(value, "lz4", "zstd", &choice))
+			snprintf(why, sizeof(why), "is not lz4 or zstd");
+		else
+			options->compression = choice ? WSET_COMPRESSION_ZSTD
+						      : WSET_COMPRESSION_LZ4;
+		break;
+	case KIND_STRING:
+	case KIND_SECRET:
+		copy_text(field, value, description->size, why, sizeof(why));
+		break;
+	case KIND_ADDRESS: {
+		const char *colon = strrchr(value, ':');
+
+		if (value[0] == '/' ? strlen(value) >= 108 :
+		    !colon || colon == value || decimal_parse(colon + 1, &number, &rest) ||
+		    *rest || number == 0 || number > 65535)
+			snprintf(why, sizeof(why), "is not host:port (port 1..65535) or "
+				 "an absolute unix socket path shorter than 108 bytes");
+		else
+			copy_text(field, value, description->size, why, sizeof(why));
+		break;
+	}
+	case KIND_DURABILITY:
+		if (parse_choice(value, "written", "fsync", &choice))
 			snprintf(why, sizeof(why), "is not written or fsync");
+		else
+			options->durability = choice ? WSET_DURABILITY_FSYNC
+						     : WSET_DURABILITY_WRITTEN;
 		break;
 	}
 	if (why[0]) {
@@ -234,6 +302,75 @@ static int option_set(struct wsetd_options *options,
 		return -1;
 	}
 	return 0;
+}
+
+/* "tiers.NAME = ...": the chain for VMMs that introduce themselves as NAME. */
+static int vmm_chain_set(struct wsetd_options *options, const char *name,
+			 const char *value, const char *origin)
+{
+	struct wsetd_vmm_chain *entry = NULL;
+	char why[160];
+
+	if (!name[0] || strlen(name) >= sizeof(entry->name)) {
+		log_error("%s: tiers.%s: a VMM name of 1..%zu bytes is needed", origin,
+			  name, sizeof(entry->name) - 1);
+		return -1;
+	}
+	for (unsigned int i = 0; i < options->vmm_chain_count; i++)
+		if (strcmp(options->vmm_chains[i].name, name) == 0)
+			entry = &options->vmm_chains[i];
+	if (!entry && options->vmm_chain_count == WSETD_VMM_CHAINS_MAX) {
+		log_error("%s: tiers.%s: more than %d VMM chains", origin, name,
+			  WSETD_VMM_CHAINS_MAX);
+		return -1;
+	}
+	if (!entry)
+		entry = &options->vmm_chains[options->vmm_chain_count++];
+	snprintf(entry->name, sizeof(entry->name), "%s", name);
+	if (tiers_parse(value, &entry->chain, why, sizeof(why))) {
+		log_error("%s: tiers.%s: '%s' %s", origin, name, value, why);
+		return -1;
+	}
+	return 0;
+}
+
+static bool chain_has(const struct wsetd_chain *chain, enum wsetd_tier tier)
+{
+	for (unsigned int i = 0; i < chain->count; i++)
+		if (chain->tiers[i] == tier)
+			return true;
+	return false;
+}
+
+/* What no single value can say: the chains against the other options. */
+static int check_tiers(const struct wsetd_options *options)
+{
+	int errors = 0;
+
+	for (unsigned int i = 0; i <= options->vmm_chain_count; i++) {
+		const struct wsetd_chain *chain = i < options->vmm_chain_count ?
+			&options->vmm_chains[i].chain : &options->tiers;
+		const char *name = i < options->vmm_chain_count ?
+			options->vmm_chains[i].name : NULL;
+
+		if (chain_has(chain, TIER_COMPRESSED) && !options->volatile_tiers) {
+			log_error("tiers%s%s: a compressed tier keeps pages in wsetd's "
+				  "memory, lost if wsetd dies; set volatile_tiers = yes "
+				  "to accept that", name ? "." : "", name ? name : "");
+			errors++;
+		}
+		if (chain_has(chain, TIER_COMPRESSED) &&
+		    options->durability == WSET_DURABILITY_FSYNC) {
+			log_error("tiers%s%s: durability fsync cannot hold for a "
+				  "compressed tier (RAM)", name ? "." : "", name ? name : "");
+			errors++;
+		}
+	}
+	if (options->redis_user[0] && !options->redis_password[0]) {
+		log_error("redis_user '%s' needs redis_password", options->redis_user);
+		errors++;
+	}
+	return errors;
 }
 
 static void strip(char **start)
@@ -288,6 +425,10 @@ static int load_file(const char *path, bool must_exist,
 		value = equals + 1;
 		strip(&name);
 		strip(&value);
+		if (strncmp(name, "tiers.", 6) == 0) {
+			errors += vmm_chain_set(options, name + 6, value, origin) != 0;
+			continue;
+		}
 		description = find_description(name);
 		if (!description) {
 			log_error("%s: unknown option '%s'", origin, name);
@@ -325,6 +466,8 @@ int options_load(const struct wsetd_command_line *command_line,
 			       command_line->override_values[i], origin))
 			errors++;
 	}
+	if (!errors)
+		errors += check_tiers(options);
 	if (!errors && strcmp(options->socket, options->control_socket) == 0) {
 		log_error("socket and control_socket are both '%s'", options->socket);
 		errors++;
@@ -453,6 +596,23 @@ static void print_value(const struct wsetd_options *options,
 	case KIND_LAST_RESORT:
 		fputs(options->last_resort == WSET_LAST_RESORT_POISON ? "poison" : "wait", out);
 		break;
+	case KIND_TIERS: {
+		char text[64];
+
+		tiers_format((const struct wsetd_chain *)field, text, sizeof(text));
+		fputs(text, out);
+		break;
+	}
+	case KIND_COMPRESSION:
+		fputs(options->compression == WSET_COMPRESSION_ZSTD ? "zstd" : "lz4", out);
+		break;
+	case KIND_STRING:
+	case KIND_ADDRESS:
+		fputs(field, out);
+		break;
+	case KIND_SECRET:
+		fputs(field[0] ? "(set)" : "", out);
+		break;
 	}
 }
 
@@ -462,6 +622,12 @@ void options_print(const struct wsetd_options *options, FILE *out)
 		fprintf(out, "%s = ", descriptions[i].name);
 		print_value(options, &descriptions[i], out);
 		fputc('\n', out);
+	}
+	for (unsigned int i = 0; i < options->vmm_chain_count; i++) {
+		char text[64];
+
+		tiers_format(&options->vmm_chains[i].chain, text, sizeof(text));
+		fprintf(out, "tiers.%s = %s\n", options->vmm_chains[i].name, text);
 	}
 }
 

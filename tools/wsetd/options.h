@@ -13,7 +13,9 @@
 #include <sys/types.h>
 
 #include "wset.h"
+#include "wset_store.h"
 #include "log.h"
+#include "tiers.h"
 
 #define WSETD_DEFAULT_CONFIG "/etc/wsetd.conf"
 #define WSETD_DEFAULT_SOCKET "/run/wsetd/wsetd.sock"
@@ -43,6 +45,20 @@ struct wsetd_options {
 	uid_t allowed_uids[WSETD_MAX_ALLOWED_UIDS]; /* besides our own uid */
 	unsigned int allowed_uid_count;
 	enum log_level log_level;
+	/* Store tiers (tiers.h): the default chain, and chains by VMM name. */
+	struct wsetd_chain tiers;
+	struct wsetd_vmm_chain vmm_chains[WSETD_VMM_CHAINS_MAX];
+	unsigned int vmm_chain_count;
+	bool volatile_tiers;	/* a compressed tier's pages die with wsetd */
+	enum wset_compression compression;
+	unsigned int compression_level;
+	uint64_t compressed_capacity;
+	unsigned int compress_threshold;
+	char redis_address[256];  /* host:port or an absolute unix socket path */
+	char redis_user[64];
+	char redis_password[256];
+	unsigned int redis_timeout_ms;
+	uint64_t redis_capacity;
 };
 
 /* The command line, kept so that a reload applies it again over the file. */

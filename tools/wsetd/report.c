@@ -8,26 +8,84 @@
 #include "log.h"
 #include "report.h"
 
-uint64_t report_latency_percentile(const uint64_t *buckets, double fraction)
+static void add_u64(json_object *object, const char *key, uint64_t value)
+{
+	json_object_object_add(object, key, json_object_new_uint64(value));
+}
+
+uint64_t report_latency_percentile(const uint64_t *buckets, int count,
+				   double fraction)
 {
 	uint64_t total = 0, seen = 0;
 
-	for (int i = 0; i < WSET_LATENCY_BUCKETS; i++)
+	for (int i = 0; i < count; i++)
 		total += buckets[i];
 	if (!total)
 		return 0;
-	for (int i = 0; i < WSET_LATENCY_BUCKETS; i++) {
+	for (int i = 0; i < count; i++) {
 		seen += buckets[i];
 		/* Bucket i holds [2^(i-1), 2^i) us, bucket 0 below 1 us. */
 		if ((double)seen >= fraction * (double)total)
 			return 1ull << i;
 	}
-	return 1ull << (WSET_LATENCY_BUCKETS - 1);
+	return 1ull << (count - 1);
 }
 
-static void add_u64(json_object *object, const char *key, uint64_t value)
+unsigned int report_tiers(struct session *session, struct wset_tier_stats *tiers)
 {
-	json_object_object_add(object, key, json_object_new_uint64(value));
+	struct wset_store_stats store = { 0 };
+	unsigned int count = 0;
+
+	while (count < WSET_CHAIN_TIERS_MAX &&
+	       wset_chain_tier_stats(session->store, count, &tiers[count]) == 0)
+		count++;
+	if (count || !session->store)
+		return count;
+	/* Not a chain: the file store alone. */
+	memset(&tiers[0], 0, sizeof(tiers[0]));
+	snprintf(tiers[0].name, sizeof(tiers[0].name), "file");
+	session->store->ops->stats(session->store->priv, &store);
+	tiers[0].stored_bytes = tiers[0].page_bytes = store.stored_bytes;
+	tiers[0].capacity_bytes = store.capacity_bytes;
+	tiers[0].puts = store.put_count;
+	tiers[0].gets = store.get_count;
+	tiers[0].errors = store.error_count;
+	return 1;
+}
+
+static json_object *tiers_json(struct session *session)
+{
+	struct wset_tier_stats tiers[WSET_CHAIN_TIERS_MAX];
+	unsigned int count = report_tiers(session, tiers);
+	json_object *array = json_object_new_array();
+
+	for (unsigned int i = 0; i < count; i++) {
+		const struct wset_tier_stats *t = &tiers[i];
+		json_object *tier = json_object_new_object();
+
+		json_object_object_add(tier, "name", json_object_new_string(t->name));
+		add_u64(tier, "pages", t->pages);
+		add_u64(tier, "page_bytes", t->page_bytes);
+		add_u64(tier, "stored_bytes", t->stored_bytes);
+		add_u64(tier, "capacity_bytes", t->capacity_bytes);
+		json_object_object_add(tier, "compression_ratio", json_object_new_double(
+			t->stored_bytes ? (double)t->page_bytes / (double)t->stored_bytes : 0));
+		add_u64(tier, "puts", t->puts);
+		add_u64(tier, "gets", t->gets);
+		add_u64(tier, "errors", t->errors);
+		add_u64(tier, "refused", t->refused);
+		add_u64(tier, "moved_down", t->moved_down);
+		add_u64(tier, "put_p50_us", report_latency_percentile(t->put_latency,
+				WSET_TIER_LATENCY_BUCKETS, 0.50));
+		add_u64(tier, "put_p99_us", report_latency_percentile(t->put_latency,
+				WSET_TIER_LATENCY_BUCKETS, 0.99));
+		add_u64(tier, "get_p50_us", report_latency_percentile(t->get_latency,
+				WSET_TIER_LATENCY_BUCKETS, 0.50));
+		add_u64(tier, "get_p99_us", report_latency_percentile(t->get_latency,
+				WSET_TIER_LATENCY_BUCKETS, 0.99));
+		json_object_array_add(array, tier);
+	}
+	return array;
 }
 
 static json_object *policy_json(struct session *session)
@@ -121,9 +179,9 @@ json_object *report_session(struct session *session)
 			       json_object_new_boolean(session->socket_fd >= 0));
 
 	latency = json_object_new_object();
-	add_u64(latency, "p50", report_latency_percentile(counters.fault_latency_us, 0.50));
-	add_u64(latency, "p90", report_latency_percentile(counters.fault_latency_us, 0.90));
-	add_u64(latency, "p99", report_latency_percentile(counters.fault_latency_us, 0.99));
+	add_u64(latency, "p50", report_latency_percentile(counters.fault_latency_us, WSET_LATENCY_BUCKETS, 0.50));
+	add_u64(latency, "p90", report_latency_percentile(counters.fault_latency_us, WSET_LATENCY_BUCKETS, 0.90));
+	add_u64(latency, "p99", report_latency_percentile(counters.fault_latency_us, WSET_LATENCY_BUCKETS, 0.99));
 	histogram = json_object_new_array();
 	for (int i = 0; i < WSET_LATENCY_BUCKETS; i++)
 		json_object_array_add(histogram,
@@ -138,6 +196,7 @@ json_object *report_session(struct session *session)
 	add_u64(store, "gets", counters.store.get_count);
 	add_u64(store, "errors", counters.store.error_count);
 	json_object_object_add(object, "store", store);
+	json_object_object_add(object, "tiers", tiers_json(session));
 	json_object_object_add(object, "policy", policy_json(session));
 	return object;
 }
@@ -196,6 +255,92 @@ static const struct metric metrics[] = {
 	{ "wset_store_bytes", "gauge", "Bytes kept by the store.", COUNTER(store.stored_bytes) },
 };
 
+/* A histogram of microsecond buckets (bucket i: below 2^i us) in seconds. */
+static void print_histogram(FILE *out, const char *name, const char *labels,
+			    const uint64_t *buckets, int count)
+{
+	uint64_t cumulative = 0;
+	double sum = 0;
+
+	for (int i = 0; i < count; i++) {
+		cumulative += buckets[i];
+		if (i == count - 1)
+			break;
+		fprintf(out, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels,
+			(double)(1ull << i) / 1e6, (unsigned long long)cumulative);
+	}
+	fprintf(out, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels,
+		(unsigned long long)cumulative);
+	/* Only bucket bounds are known: the sum uses each bucket's middle. */
+	for (int i = 0; i < count; i++)
+		sum += (double)buckets[i] *
+		       (i ? 1.5 * (double)(1ull << (i - 1)) : 0.5) / 1e6;
+	fprintf(out, "%s_sum{%s} %g\n%s_count{%s} %llu\n", name, labels, sum,
+		name, labels, (unsigned long long)cumulative);
+}
+
+#define TIER(field) offsetof(struct wset_tier_stats, field)
+
+static const struct metric tier_metrics[] = {
+	{ "wset_tier_pages", "gauge", "Pages kept in the tier.", TIER(pages) },
+	{ "wset_tier_page_bytes", "gauge", "Uncompressed size of the tier's pages.", TIER(page_bytes) },
+	{ "wset_tier_stored_bytes", "gauge", "Bytes the tier uses for them.", TIER(stored_bytes) },
+	{ "wset_tier_capacity_bytes", "gauge", "The tier's capacity (0: unbounded).", TIER(capacity_bytes) },
+	{ "wset_tier_puts_total", "counter", "Pages the tier took.", TIER(puts) },
+	{ "wset_tier_gets_total", "counter", "Pages the tier gave back.", TIER(gets) },
+	{ "wset_tier_errors_total", "counter", "Failed calls into the tier.", TIER(errors) },
+	{ "wset_tier_refused_total", "counter", "Puts passed to the next tier.", TIER(refused) },
+	{ "wset_tier_moved_down_total", "counter", "Pages moved to the tier below.", TIER(moved_down) },
+};
+
+/* Every tier of every VMM, labelled with the tier's name. */
+static void print_tiers(struct daemon *daemon, FILE *out)
+{
+	static const char *const histograms[] = { "wset_tier_put_latency_seconds",
+						  "wset_tier_get_latency_seconds" };
+	struct wset_tier_stats tiers[WSET_CHAIN_TIERS_MAX];
+	size_t metric_count = sizeof(tier_metrics) / sizeof(tier_metrics[0]);
+
+	for (size_t m = 0; m <= metric_count + 2; m++) {
+		if (m < metric_count)
+			fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", tier_metrics[m].name,
+				tier_metrics[m].help, tier_metrics[m].name,
+				tier_metrics[m].type);
+		else if (m == metric_count)
+			fprintf(out, "# HELP wset_tier_compression_ratio Page bytes per "
+				"stored byte.\n# TYPE wset_tier_compression_ratio gauge\n");
+		else
+			fprintf(out, "# HELP %s Time of a call into the tier.\n"
+				"# TYPE %s histogram\n", histograms[m - metric_count - 1],
+				histograms[m - metric_count - 1]);
+		for (struct session *session = daemon->sessions; session;
+		     session = session->next) {
+			unsigned int count = report_tiers(session, tiers);
+
+			for (unsigned int t = 0; t < count; t++) {
+				char labels[2100];
+
+				snprintf(labels, sizeof(labels),
+					 "vmm=\"%u\",name=\"%s\",tier=\"%s\"",
+					 session->id, session->name, tiers[t].name);
+				if (m < metric_count)
+					fprintf(out, "%s{%s} %llu\n", tier_metrics[m].name, labels,
+						(unsigned long long)*(uint64_t *)((char *)&tiers[t] +
+							tier_metrics[m].offset));
+				else if (m == metric_count)
+					fprintf(out, "wset_tier_compression_ratio{%s} %g\n", labels,
+						tiers[t].stored_bytes ? (double)tiers[t].page_bytes /
+							(double)tiers[t].stored_bytes : 0.0);
+				else
+					print_histogram(out, histograms[m - metric_count - 1], labels,
+							m == metric_count + 1 ? tiers[t].put_latency
+									      : tiers[t].get_latency,
+							WSET_TIER_LATENCY_BUCKETS);
+			}
+		}
+	}
+}
+
 void report_prometheus(struct daemon *daemon, FILE *out)
 {
 	size_t count = daemon->session_count ? daemon->session_count : 1;
@@ -230,30 +375,14 @@ void report_prometheus(struct daemon *daemon, FILE *out)
 		     "# TYPE wset_fault_latency_seconds histogram\n");
 	for (session = daemon->sessions, index = 0; session;
 	     session = session->next, index++) {
-		uint64_t cumulative = 0;
+		char labels[2048];
 
-		for (int i = 0; i < WSET_LATENCY_BUCKETS; i++) {
-			cumulative += all[index].fault_latency_us[i];
-			if (i == WSET_LATENCY_BUCKETS - 1)
-				break;
-			fprintf(out, "wset_fault_latency_seconds_bucket{vmm=\"%u\","
-				     "name=\"%s\",le=\"%g\"} %llu\n",
-				session->id, session->name, (double)(1ull << i) / 1e6,
-				(unsigned long long)cumulative);
-		}
-		fprintf(out, "wset_fault_latency_seconds_bucket{vmm=\"%u\",name=\"%s\","
-			     "le=\"+Inf\"} %llu\n", session->id, session->name,
-			(unsigned long long)cumulative);
-		/* Only bucket bounds are known: the sum uses each bucket's middle. */
-		double sum = 0;
-		for (int i = 0; i < WSET_LATENCY_BUCKETS; i++)
-			sum += (double)all[index].fault_latency_us[i] *
-			       (i ? 1.5 * (double)(1ull << (i - 1)) : 0.5) / 1e6;
-		fprintf(out, "wset_fault_latency_seconds_sum{vmm=\"%u\",name=\"%s\"} %g\n"
-			     "wset_fault_latency_seconds_count{vmm=\"%u\",name=\"%s\"} %llu\n",
-			session->id, session->name, sum, session->id, session->name,
-			(unsigned long long)cumulative);
+		snprintf(labels, sizeof(labels), "vmm=\"%u\",name=\"%s\"",
+			 session->id, session->name);
+		print_histogram(out, "wset_fault_latency_seconds", labels,
+				all[index].fault_latency_us, WSET_LATENCY_BUCKETS);
 	}
+	print_tiers(daemon, out);
 	free(all);
 }
 
@@ -279,7 +408,7 @@ void report_log(struct daemon *daemon)
 			   (unsigned long long)c.evicted_bytes,
 			   (unsigned long long)c.refaults,
 			   (unsigned long long)c.faults,
-			   (unsigned long long)report_latency_percentile(c.fault_latency_us, 0.99),
+			   (unsigned long long)report_latency_percentile(c.fault_latency_us, WSET_LATENCY_BUCKETS, 0.99),
 			   (unsigned long long)c.store.stored_bytes);
 	}
 }

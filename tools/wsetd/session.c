@@ -136,11 +136,9 @@ int session_start(const struct wsetd_options *options,
 	config.fetch_retries = options->fetch_retries;
 	config.last_resort = options->last_resort;
 	options_policy(options, &config.policy);
-	ret = wset_named_store_open(options->store_dir, token, options->durability,
-				    &session->store);
+	ret = tiers_open(options, session->name, token, &session->store, error,
+			 error_size);
 	if (ret < 0) {
-		snprintf(error, error_size, "cannot open the store %s/%s.pages: %s",
-			 options->store_dir, token, strerror(-ret));
 		session_free(session);
 		return ret;
 	}
