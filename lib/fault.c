@@ -176,6 +176,12 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 	uint8_t state = 0;
 	int ret;
 
+	/* A page of a memory file whose group leader serves it (group.c). */
+	ret = __wset_group_fault(ws, address, flags);
+	if (ret == 0)
+		record_latency(ws, started_ns);
+	if (ret <= 0)
+		return ret;
 	pthread_mutex_lock(&ws->lock);
 	region = __wset_find_region(ws, address);
 	if (region) {
