@@ -18,13 +18,15 @@
  *     store and the hole punch.  A write that came before the zap is in the
  *     page cache, so the copy has it.  The step ends by waking the members
  *     over the batch.
- *   - Member fault on an evicted page: the leader's fetch fills the page
- *     cache through the leader's mapping (UFFDIO_COPY), which the member's
- *     mapping shows too; the member's thread is woken, faults again
- *     (MINOR) and the page is mapped with UFFDIO_CONTINUE.  A leader fault
- *     on the same page races harmlessly: the fetch sets PAGE_BUSY, the
- *     loser finds the page busy or no longer evicted; a fill that finds
- *     the page there already (-EEXIST) only wakes.
+ *   - Member fault on an evicted page: the page is written back into the
+ *     file (the page cache every mapping shows) while PAGE_BUSY, then its
+ *     store copy is dropped and the leader's waiters woken; the member's
+ *     thread is woken, faults again (MINOR) and the page is mapped with
+ *     UFFDIO_CONTINUE.  A leader fault on the same page races harmlessly:
+ *     a fetch sets PAGE_BUSY and the loser finds the page busy (and waits
+ *     to be woken or retries) or no longer evicted (and maps what the page
+ *     cache has; a fill that finds the page there already, -EEXIST, only
+ *     wakes).
  *   - Member fault on a page neither evicted nor busy: claimed
  *     PAGE_RESOLVING (eviction skips it meanwhile) and resolved in the
  *     member: UFFDIO_CONTINUE (MINOR) or a zero page (MISSING: a hole
@@ -261,8 +263,12 @@ alone:
 	}
 
 	if (state & PAGE_EVICTED) {
-		/* Into the page cache through the leader's mapping. */
-		ret = __wset_fetch(leader, region, page, FETCH_FAULT);
+		/* Into the page cache through the file itself, as a restore
+		 * does, settled at once: a fetch through the leader's mapping
+		 * would leave the page busy until the leader's handler threads
+		 * drop its store copy, and they may sleep until the leader
+		 * faults, while the leader waits on our I/O. */
+		ret = __wset_fetch(leader, region, page, FETCH_RESTORE);
 		if (ret == 0)
 			__wset_count(&ws->counters.refaults, 1);
 		if (ret == -EBUSY)
