@@ -278,10 +278,15 @@ alone:
 		else if (ret < 0 && ret != -EAGAIN)
 			ret = -EIO;
 	} else {
+		uint64_t leader_addr;
+
 		ret = resolve_here(ws, view, addr, flags);
 		pthread_mutex_lock(&leader->lock);
 		region->state[page] &= (uint8_t)~PAGE_RESOLVING;
+		leader_addr = __wset_page_addr(region, page);
 		pthread_mutex_unlock(&leader->lock);
+		/* A leader fault that found the page claimed waits for us. */
+		__wset_uffd_wake(leader->uffd, leader_addr, region->page_size);
 		/* A page gone from the page cache meanwhile (the guest
 		 * discarded it): the woken access faults again, as MISSING. */
 		if (ret < 0 && ret != -EAGAIN)
