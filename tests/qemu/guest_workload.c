@@ -12,7 +12,7 @@
  * that writes N MiB of cold pages to /dev/vda with O_DIRECT (the backend
  * reads them from guest memory) and reads them back, with O_DIRECT too,
  * into N MiB of other cold pages (the backend writes guest memory), then
- * counts the bytes that differ from what was written.  Kernel modules in
+ * counts the bytes that differ from what was written (see disk_round()).  Kernel modules in
  * /modules (loaded in name order) provide the disk driver when the kernel
  * does not have it built in.
  */
@@ -126,20 +126,30 @@ static int open_disk(void)
 static uint64_t disk_round(int disk, uint64_t first, uint64_t n, unsigned int round)
 {
 	const uint64_t chunk = 16; /* pages per request */
-	uint64_t bad = 0;
+	uint64_t bad = 0, sum = 0;
 	uint8_t *source = memory + first * PAGE, *target = source + n * PAGE;
 
-	for (uint64_t done = 0; done < n; done += chunk) {
-		size_t len = (size_t)((n - done < chunk ? n - done : chunk) * PAGE);
-		off_t at = (off_t)(done * PAGE);
+	/* Odd rounds read the destination in first: the backend then writes
+	 * resident pages that are cold (under wp only writes count as
+	 * accesses), which the agent may be evicting meanwhile; even rounds
+	 * have it write evicted pages. */
+	for (uint64_t page = 0; round % 2 && page < n; page++)
+		sum += *(volatile uint8_t *)(target + page * PAGE);
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint64_t done = 0; done < n; done += chunk) {
+			size_t len = (size_t)((n - done < chunk ? n - done : chunk) * PAGE);
+			off_t at = (off_t)(done * PAGE);
+			ssize_t got = pass == 0 ? pwrite(disk, source + done * PAGE, len, at) :
+					  pread(disk, target + done * PAGE, len, at);
 
-		if (pwrite(disk, source + done * PAGE, len, at) != (ssize_t)len ||
-		    pread(disk, target + done * PAGE, len, at) != (ssize_t)len) {
-			printf("wset-guest: disk round %u: I/O error at %lld: %m\n",
-			       round, (long long)at);
-			return n * PAGE;
+			if (got != (ssize_t)len) {
+				printf("wset-guest: disk round %u: I/O error at %lld: %m\n",
+				       round, (long long)at);
+				return n * PAGE;
+			}
 		}
 	}
+	(void)sum;
 	for (uint64_t page = 0; page < n; page++) {
 		const uint64_t *words = (const uint64_t *)(target + page * PAGE);
 		uint64_t from = first + page;
