@@ -413,6 +413,22 @@ struct wset_helper {
 int wset_set_helper(struct wset *ws, const struct wset_helper *helper);
 
 /*
+ * Serve member, an adopted process mapping the same memory files as
+ * leader (a vhost-user backend of the VMM leader serves), from leader's
+ * store: before any region of member is added.  Member's file regions are
+ * then registered MINOR as well and never evicted by member itself; the
+ * leader's eviction steps keep member's accesses off each batch too, and a
+ * member fault on a page the leader evicted is filled from the leader's
+ * store (files are matched by st_dev/st_ino, pages by file offset).  Both
+ * may be destroyed in any order; a member destroyed while it still maps
+ * the file makes the leader bring those pages back and keep them.
+ * -EINVAL (same wset, leader is itself a member, member shares already),
+ * -EOPNOTSUPP (member has no helper, or no MINOR faults on shmem or
+ * hugetlbfs), -EBUSY (member has regions), -ENOSPC (16 members already).
+ */
+int wset_share_memory(struct wset *leader, struct wset *member);
+
+/*
  * After wset_adopt() with WSET_ADOPT_RESUME and the regions added: take
  * over from the agent that died.  Every page the store holds (its each
  * callback) is evicted unless guest memory has it (a crash between the

@@ -86,6 +86,7 @@ static void wset_free(struct wset *ws)
 	__wset_buffers_free(ws);
 	free(ws->fault_threads);
 	free(ws->handlers);
+	__wset_group_put(ws);
 	pthread_mutex_destroy(&ws->lock);
 	pthread_mutex_destroy(&ws->engine_lock);
 	pthread_mutex_destroy(&ws->tracker_lock);
@@ -252,6 +253,9 @@ int wset_destroy(struct wset *ws)
 	if (!ws)
 		return 0;
 	__wset_tracker_stop(ws);
+	/* A member goes at once: its pages are the leader's. */
+	if (ws->group_member)
+		__wset_group_leave(ws, false);
 
 	pthread_mutex_lock(&ws->engine_lock);
 	for (int i = 0; i < ws->region_count; i++) {
@@ -272,6 +276,10 @@ int wset_destroy(struct wset *ws)
 	if (ws->staging)
 		__wset_uffd_unregister(ws->uffd, ws->staging, ws->staging_len);
 	pthread_mutex_unlock(&ws->engine_lock);
+	/* A leader once its pages are back in the file: members read them
+	 * there from now on (or wait for those that are not). */
+	if (!ws->group_member)
+		__wset_group_leave(ws, ret < 0);
 
 	__wset_fault_threads_stop(ws);
 	close(ws->uffd);

@@ -192,11 +192,16 @@ static int isolate_file(struct wset *ws, struct step *step)
 {
 	uint64_t pages[WSET_BATCH_PAGES];
 	size_t count = 0;
+	int ret;
 
 	for (size_t i = 0; i < step->count; i++)
 		if (step->result[i] != STEP_SKIPPED)
 			pages[count++] = step->pages[i];
-	return ws->ops->isolate_file(ws, step->region, pages, count);
+	ret = ws->ops->isolate_file(ws, step->region, pages, count);
+	/* Other processes mapping the file (group.c) are kept off it too. */
+	if (ret == 0)
+		ret = __wset_group_isolate(ws, step->region, pages, count);
+	return ret;
 }
 
 static const void *page_source(struct wset *ws, struct step *step, size_t i)
@@ -453,6 +458,10 @@ static uint64_t finish(struct wset *ws, struct step *step)
 		__wset_uffd_wake(ws->uffd, addr, run * region->page_size);
 		i += run;
 	}
+	/* Members of a group retry what they found busy. */
+	if (step->count)
+		__wset_group_wake(ws, region, step->pages[0],
+				  step->pages[step->count - 1] - step->pages[0] + 1);
 	return stored * region->page_size;
 }
 

@@ -89,13 +89,20 @@ static int handle_missing(struct wset *ws, struct wset_region *region,
 
 /* RWP (sync mode) or MINOR (wp, zapped batch) protection faults. */
 static int handle_protection(struct wset *ws, struct wset_region *region,
-			     uint64_t page, uint8_t state)
+			     uint64_t page, uint8_t state, uint64_t flags)
 {
 	uint64_t addr = __wset_page_addr(region, page);
 
 	__wset_count(&ws->counters.sync_faults, 1);
 	if (state & (PAGE_BUSY | PAGE_RESOLVING))
 		return 0; /* the owner wakes us when it is done */
+	/* MINOR on an evicted page: a message from before the hole punch, or
+	 * the page cache got the page through another mapping (a process
+	 * not served with us).  Fetching settles both: the copy fills the
+	 * hole, or finds memory newer and keeps it.  Waking alone would fault
+	 * again on the same page forever in the second case. */
+	if ((state & PAGE_EVICTED) && (flags & UFFD_PAGEFAULT_FLAG_MINOR))
+		return handle_missing(ws, region, page, state, NULL);
 	if (state & PAGE_EVICTED) /* stale message: retry as MISSING */
 		return __wset_uffd_wake(ws->uffd, addr, region->page_size);
 	return ws->ops->resolve_protection(ws, region, addr);
@@ -176,6 +183,12 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 	uint8_t state = 0;
 	int ret;
 
+	/* A page of a memory file whose group leader serves it (group.c). */
+	ret = __wset_group_fault(ws, address, flags);
+	if (ret == 0)
+		record_latency(ws, started_ns);
+	if (ret <= 0)
+		return ret;
 	pthread_mutex_lock(&ws->lock);
 	region = __wset_find_region(ws, address);
 	if (region) {
@@ -200,7 +213,7 @@ static int handle_fault(struct wset *ws, uint64_t address, uint64_t flags,
 		return zero_unknown(ws, address);
 
 	if (flags & (UFFD_PAGEFAULT_FLAG_RWP | UFFD_PAGEFAULT_FLAG_MINOR))
-		ret = handle_protection(ws, region, page, state);
+		ret = handle_protection(ws, region, page, state, flags);
 	else
 		ret = handle_missing(ws, region, page, state, prefetch);
 	if (claimed)

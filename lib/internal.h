@@ -46,6 +46,8 @@ struct wset_region {
 	bool evictable;
 	int fd;		  /* file-backed: our duplicate */
 	uint64_t offset;  /* file-backed: offset of addr in fd */
+	dev_t dev;	  /* file-backed: the file, as other processes */
+	ino_t ino;	  /* mapping it find it (group.c) */
 	uint8_t *io_view; /* file-backed: our own unprotected mapping */
 	uint64_t store_base;
 	/* Per page, under wset.lock. */
@@ -137,6 +139,11 @@ struct wset {
 
 	struct wset_store *store;
 	bool own_store;
+
+	/* Processes sharing memory files with this one (group.c): set once
+	 * by wset_share_memory(), kept until wset_free(). */
+	struct wset_group *group;
+	bool group_member; /* served from the group leader's store */
 
 	/* Threads. */
 	int stop_fd; /* eventfd: wakes handler threads to exit */
@@ -236,6 +243,16 @@ int __wset_zap(struct wset *ws, uint64_t addr, uint64_t len);
 int __wset_staging_release(struct wset *ws, uint64_t addr, uint64_t len);
 int __wset_move(struct wset *ws, uint64_t dst, uint64_t src, uint64_t len);
 int __wset_staging_read(struct wset *ws, uint64_t addr, void *buf, uint64_t len);
+
+/* group.c: processes mapping the same memory files, one store. */
+struct wset_group;
+int __wset_group_fault(struct wset *ws, uint64_t address, uint64_t flags);
+int __wset_group_isolate(struct wset *ws, struct wset_region *region,
+			 const uint64_t *pages, size_t count);
+void __wset_group_wake(struct wset *ws, struct wset_region *region,
+		       uint64_t first, uint64_t count);
+void __wset_group_leave(struct wset *ws, bool kept_pages);
+void __wset_group_put(struct wset *ws);
 
 /* pagemap.c */
 typedef void (*__wset_scan_fn)(void *arg, uint64_t start, uint64_t end,

@@ -11,8 +11,10 @@
 
 static uint64_t rwp_features(uint64_t offered)
 {
+	/* MINOR: for a group member's mappings (group.c). */
 	return __wset_common_features(offered) | UFFD_FEATURE_RWP |
-	       UFFD_FEATURE_RWP_ASYNC;
+	       UFFD_FEATURE_RWP_ASYNC |
+	       (offered & (UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_MINOR_HUGETLBFS));
 }
 
 static uint64_t rwp_register_mode(const struct wset *ws,

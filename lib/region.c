@@ -217,6 +217,7 @@ static struct wset_region *region_new(enum wset_region_kind kind,
 /* Register, arm and publish.  Called with engine_lock held. */
 static int region_attach(struct wset *ws, struct wset_region *region)
 {
+	uint64_t mode;
 	int ret;
 
 	if (ws->region_count == WSET_MAX_REGIONS)
@@ -229,8 +230,12 @@ static int region_attach(struct wset *ws, struct wset_region *region)
 		if (ret < 0)
 			return ret;
 	}
-	ret = __wset_uffd_register(ws->uffd, region->addr, region->len,
-				   ws->ops->register_mode(ws, region), NULL);
+	mode = ws->ops->register_mode(ws, region);
+	/* A group member's accesses are held by MINOR faults while the
+	 * leader evicts (group.c). */
+	if (ws->group_member && region->kind == REGION_FILE)
+		mode |= UFFDIO_REGISTER_MODE_MINOR;
+	ret = __wset_uffd_register(ws->uffd, region->addr, region->len, mode, NULL);
 	if (ret < 0)
 		return ret;
 	ret = ws->ops->arm(ws, region, region->addr, region->addr + region->len);
@@ -291,7 +296,7 @@ out:
 	return ret;
 }
 
-static int file_page_size(int fd, uint64_t *page_size)
+static int file_page_size(int fd, uint64_t *page_size, struct stat *out)
 {
 	struct statfs fs;
 	struct stat st;
@@ -305,6 +310,7 @@ static int file_page_size(int fd, uint64_t *page_size)
 		*page_size = (uint64_t)st.st_blksize;
 	else
 		*page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+	*out = st;
 	errno = saved;
 	return ret;
 }
@@ -314,6 +320,7 @@ int wset_add_file(struct wset *ws, uint64_t addr, uint64_t len, int fd,
 {
 	struct wset_region *region = NULL;
 	uint64_t page_size;
+	struct stat file;
 	int ret, saved = errno;
 	void *view;
 
@@ -321,7 +328,7 @@ int wset_add_file(struct wset *ws, uint64_t addr, uint64_t len, int fd,
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	ret = file_page_size(fd, &page_size);
+	ret = file_page_size(fd, &page_size, &file);
 	if (ret < 0)
 		return ret;
 	if (offset % page_size || offset + len < offset)
@@ -332,6 +339,8 @@ int wset_add_file(struct wset *ws, uint64_t addr, uint64_t len, int fd,
 		goto out;
 	region->hugetlb = page_size != (uint64_t)sysconf(_SC_PAGESIZE);
 	region->offset = offset;
+	region->dev = file.st_dev;
+	region->ino = file.st_ino;
 	region->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (region->fd < 0) {
 		ret = -errno;
@@ -344,7 +353,8 @@ int wset_add_file(struct wset *ws, uint64_t addr, uint64_t len, int fd,
 		goto out_free;
 	}
 	region->io_view = view;
-	region->evictable = ws->ops->can_evict_file(ws);
+	/* A group member's pages are evicted by the leader. */
+	region->evictable = ws->ops->can_evict_file(ws) && !ws->group_member;
 	ret = region_attach(ws, region);
 	if (ret >= 0)
 		goto out;

@@ -8,6 +8,7 @@ packages="
 	libelf-dev libssl-dev
 	linux-source-6.12
 	qemu-system-x86
+	linux-image-cloud-amd64
 	busybox-static
 	pkg-config
 	libjson-c-dev gnuplot-nox

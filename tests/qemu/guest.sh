@@ -33,16 +33,17 @@ anonymous_ram="-machine pc"
 memory=$memfd_ram
 
 # boot NAME [wset-run ARGS --]: QEMU in the background, its console in
-# $scratch/NAME.console, its serial input $scratch/NAME.in.
+# $scratch/NAME.console, its serial input $scratch/NAME.in.  devices (more
+# QEMU options) and append (more kernel command line) are added when set.
 boot() {
 	name=$1
 	shift
 	mkfifo "$scratch/$name.in" "$scratch/$name.out"
 	# shellcheck disable=SC2086
 	"$@" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$ram" \
-		$memory \
+		$memory ${devices:-} \
 		-kernel "$kernel" -initrd "$scratch/initramfs.gz" \
-		-append "console=ttyS0 quiet panic=-1 fill_mib=$fill hot_mib=$hot" \
+		-append "console=ttyS0 quiet panic=-1 fill_mib=$fill hot_mib=$hot${append:+ $append}" \
 		-display none -nodefaults -no-reboot \
 		-chardev "pipe,id=console,path=$scratch/$name" -serial chardev:console \
 		>"$scratch/$name.qemu.log" 2>&1 &

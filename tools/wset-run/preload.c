@@ -291,11 +291,19 @@ EXPORT int munmap(void *addr, size_t length)
 }
 
 /* A userfaultfd of the VMM's own (QEMU's postcopy migration) would fight
- * ours over the same memory: give every page back and stand down first. */
+ * ours over the same memory: give every page back and stand down first.
+ * One opened before any guest RAM is handed over is left alone: a
+ * vhost-user backend (libvhost-user) opens one to probe for postcopy
+ * support while it negotiates features, before it maps guest RAM; a
+ * backend doing postcopy opens another later and makes us stand down. */
 static void stand_down(void)
 {
 	pthread_mutex_lock(&state_lock);
-	if (!stood_down && (helper || in_process)) {
+	if (!helper && !in_process) {
+		pthread_mutex_unlock(&state_lock);
+		return;
+	}
+	if (!stood_down) {
 		say("the VMM opens its own userfaultfd (postcopy migration?): "
 		    "bringing every page back, wset stands down for this process");
 		if (helper)

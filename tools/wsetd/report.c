@@ -149,6 +149,10 @@ json_object *report_session(struct session *session)
 			       json_object_new_string(session->mechanism_reason));
 	json_object_object_add(object, "regions",
 			       json_object_new_int(session->region_count));
+	/* A process sharing another VMM's memory files (a vhost-user
+	 * backend): served from that VMM's store. */
+	if (session->leader_id)
+		add_u64(object, "served_from_vmm", session->leader_id);
 	json_object_object_add(object, "uffd", uffd_json(session));
 	add_u64(object, "uptime_ms", clock_wall_ms() - session->started_ms);
 	if (wset_counters(session->wset, &counters) < 0)

@@ -380,7 +380,7 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 {
 	char token[STATE_TOKEN_SIZE];
 	struct handshake handshake;
-	struct session *session;
+	struct session *session, *leader = NULL;
 	char error[256];
 
 	memcpy(handshake.fds, connection->fds, sizeof(handshake.fds));
@@ -404,17 +404,20 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	    handshake.reconnect[0] && attach(daemon, connection, &handshake))
 		return;
 	/* Another process's session on the same memory file (a reconnecting
-	 * VMM's own earlier one is not another). */
+	 * VMM's own earlier one is not another): this process joins it, one
+	 * store for all (a vhost-user backend of that VMM). */
 	for (int i = 1; !error[0] && i < handshake.fd_count; i++) {
-		unsigned int other = session_serving_file(daemon->sessions,
-							  handshake.fds[i],
-							  connection->peer.pid);
+		struct session *other = session_serving_file(daemon->sessions,
+							     handshake.fds[i],
+							     connection->peer.pid);
 
-		if (other)
+		if (other && leader && other != leader)
 			snprintf(error, sizeof(error),
-				 "fd %d: vmm %u already serves this memory file; "
-				 "processes sharing guest memory (a vhost-user "
-				 "backend) are not served together yet", i, other);
+				 "fd %d: vmm %u serves this memory file, vmm %u "
+				 "another one it maps: memory shared with two "
+				 "VMMs is not served", i, other->id, leader->id);
+		else if (other)
+			leader = other;
 	}
 	if (error[0] ||
 	    session_token(daemon, &handshake, &connection->peer, token, error,
@@ -426,7 +429,7 @@ static void start_session(struct daemon *daemon, struct connection *connection)
 	store_fds(token, &handshake);
 	if (session_start(&daemon->options, &handshake, &connection->peer,
 			  daemon->next_id, token, handshake.reconnect[0] != '\0',
-			  connection->fd, &session, error, sizeof(error)) < 0) {
+			  leader, connection->fd, &session, error, sizeof(error)) < 0) {
 		notify_fd_store_remove(token);
 		handshake_close_fds(&handshake);
 		reject(daemon, connection, error);
@@ -473,7 +476,7 @@ static void resume_stored(void *arg, const char *token, const int *fds, int coun
 			peer.uid = (uid_t)json_object_get_int64(value);
 		if (handshake_parse(document, &handshake, error, sizeof(error)) == 0 &&
 		    session_start(&daemon->options, &handshake, &peer, daemon->next_id,
-				  token, true, -1, &session, error, sizeof(error)) == 0) {
+				  token, true, NULL, -1, &session, error, sizeof(error)) == 0) {
 			handshake_close_fds(&handshake);
 			add_session(daemon, session);
 			error[0] = '\0';

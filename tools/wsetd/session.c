@@ -88,8 +88,8 @@ static void forget_new(struct session *session)
 int session_start(const struct wsetd_options *options,
 		  struct handshake *handshake, const struct ucred *peer,
 		  unsigned int id, const char *token, bool resume,
-		  int socket_fd, struct session **out, char *error,
-		  size_t error_size)
+		  struct session *leader, int socket_fd, struct session **out,
+		  char *error, size_t error_size)
 {
 	struct wset_config config = WSET_CONFIG_INIT;
 	struct wset_adopt adopt = WSET_ADOPT_INIT;
@@ -164,6 +164,18 @@ int session_start(const struct wsetd_options *options,
 		if (ret < 0)
 			snprintf(error, error_size, "helper: %s", strerror(-ret));
 	}
+	if (ret == 0 && leader) {
+		ret = wset_share_memory(leader->wset, session->wset);
+		if (ret < 0)
+			snprintf(error, error_size,
+				 "vmm %u serves the same memory file, and this "
+				 "process cannot be served from its store: %s%s",
+				 leader->id, strerror(-ret),
+				 ret == -EOPNOTSUPP && !handshake->helper.version ?
+					 " (it runs no in-VMM helper: start it under wset-run)" : "");
+		else
+			session->leader_id = leader->id;
+	}
 	if (ret == 0)
 		ret = add_regions(session, handshake, error, error_size);
 	if (ret == 0 && initialized && !resume)
@@ -176,6 +188,8 @@ int session_start(const struct wsetd_options *options,
 	else if (ret == 0)
 		snprintf(session->mechanism_reason, sizeof(session->mechanism_reason),
 			 "%s", resume ? "taken over from an earlier wsetd" :
+			       leader ? "negotiated by wsetd; maps guest memory of "
+					"the vmm it shares, served from that store" :
 					"negotiated by wsetd");
 	if (ret == 0 && initialized) {
 		ret = wset_resume(session->wset);
@@ -247,19 +261,34 @@ int session_stop(struct session *session)
 	return ret;
 }
 
-unsigned int session_serving_file(const struct session *sessions, int fd,
-				  pid_t pid)
+static struct session *session_by_id(struct session *sessions, unsigned int id)
+{
+	for (struct session *each = sessions; each; each = each->next)
+		if (each->id == id)
+			return each;
+	return NULL;
+}
+
+struct session *session_serving_file(struct session *sessions, int fd,
+				     pid_t pid)
 {
 	struct stat status;
 
 	if (fstat(fd, &status))
-		return 0;
-	for (const struct session *each = sessions; each; each = each->next)
+		return NULL;
+	for (struct session *each = sessions; each; each = each->next)
 		for (int i = 0; each->pid != pid && i < each->file_count; i++)
 			if (each->files[i].dev == status.st_dev &&
 			    each->files[i].ino == status.st_ino)
-				return each->id;
-	return 0;
+			{
+				/* A member whose leader is gone is returned as
+				 * it is: it cannot lead, so joining it fails. */
+				struct session *leader = each->leader_id ?
+					session_by_id(sessions, each->leader_id) : NULL;
+
+				return leader ? leader : each;
+			}
+	return NULL;
 }
 
 void session_sample(struct session *session, uint64_t now_ms)

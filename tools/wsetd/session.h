@@ -49,9 +49,11 @@ struct session {
 	int pid_fd;    /* readable when the VMM process exits */
 	struct wset *wset;
 	struct session_helper *helper; /* NULL: the VMM runs no helper */
-	/* The memory files served, by identity: processes sharing one are
-	 * not grouped yet, so a second one is refused. */
+	/* The memory files served, by identity: a later process mapping one
+	 * of them (a vhost-user backend) is served from this session's store
+	 * (wset_share_memory()). */
 	struct { dev_t dev; ino_t ino; } files[HANDSHAKE_MAX_REGIONS];
+	unsigned int leader_id; /* 0, or the session whose store serves us */
 	int file_count;
 	int region_count;
 	long long uffd_flags;		/* declared in the handshake, -1: not */
@@ -74,8 +76,8 @@ struct session {
 int session_start(const struct wsetd_options *options,
 		  struct handshake *handshake, const struct ucred *peer,
 		  unsigned int id, const char *token, bool resume,
-		  int socket_fd, struct session **out, char *error,
-		  size_t error_size);
+		  struct session *leader, int socket_fd, struct session **out,
+		  char *error, size_t error_size);
 
 /* Stop tracking, bring every evicted page back, release everything.  The
  * session's files are removed once every page is back; otherwise they
@@ -83,10 +85,10 @@ int session_start(const struct wsetd_options *options,
  * wset_destroy()'s result. */
 int session_stop(struct session *session);
 
-/* The id of a session of another process than pid serving the memory
- * file fd, or 0. */
-unsigned int session_serving_file(const struct session *sessions, int fd,
-				  pid_t pid);
+/* The session of another process than pid serving the memory file fd
+ * (the group's leader when that session is a member), or NULL. */
+struct session *session_serving_file(struct session *sessions, int fd,
+				     pid_t pid);
 
 /* Record a history sample now. */
 void session_sample(struct session *session, uint64_t now_ms);
