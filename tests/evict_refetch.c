@@ -10,7 +10,7 @@
  *
  * usage: evict_refetch MECHANISM MEMORY [--seconds S]
  *   (rwp|wp|auto, anon|memfd|hugetlbfs; S: 5 by default)
- * The run goes on past S until pages were evicted and refaulted a few
+ * The run goes on past S until pages were evicted and refaulted a
  * thousand times (for at most 300 s more), so that a slow machine only
  * makes it longer.
  */
@@ -20,7 +20,7 @@
 
 #include "testlib.h"
 
-#define MIN_REFAULTS 2000
+#define MIN_REFAULTS 1000
 
 struct race {
 	struct wset *ws;
