@@ -55,6 +55,12 @@ int wset_compressed_store_open(const struct wset_compressed_config *config,
  * unreachable, stalls beyond timeout_ms or is out of memory (-ENOSPC):
  * the page then stays where it was.  Gets reconnect and retry up to
  * get_retries times before they fail (the library retries further).
+ *
+ * cluster: host:port is one node of a Redis Cluster (TCP only).  The slot
+ * map is read from it (CLUSTER SLOTS) and, when it is down, from any node
+ * known; each page goes to the master of its key's slot, a batch as one
+ * pipeline per node.  A MOVED or ASK answer reloads the map and the
+ * request goes again (a put once, a get within get_retries).
  */
 struct wset_redis_config {
 	const char *host;	  /* NULL: unix_path is used */
@@ -66,6 +72,7 @@ struct wset_redis_config {
 	unsigned int timeout_ms;  /* connect and command timeout; 0: 1000 */
 	unsigned int get_retries; /* 0: 5 */
 	uint64_t capacity_bytes;  /* 0: unbounded */
+	bool cluster;		  /* host:port is a node of a Redis Cluster */
 };
 
 #define WSET_REDIS_CONFIG_INIT                                               \

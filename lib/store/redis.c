@@ -3,6 +3,13 @@
  * The Redis tier through hiredis: one page per key, SET/GET/DEL, batches
  * pipelined.  A put never waits for Redis to come back: it fails and the
  * page stays where it was.  A get reconnects and retries a few times.
+ *
+ * With cluster set, the pages are spread over a Redis Cluster: the slot
+ * map comes from CLUSTER SLOTS on the configured node (then on any node
+ * known), each key goes to the master of its slot (CRC16 of the key; our
+ * keys have no hash tag), and a batch is one pipeline per node.  A MOVED
+ * or ASK answer (slots moved by a resharding or a failover) marks the map
+ * stale: it is loaded again and the request goes again, as a retry.
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -17,13 +24,25 @@
 #include "tier.h"
 
 #define REDIS_KEY_MAX 96
+#define REDIS_SLOTS 16384
+#define REDIS_NODES_MAX 32
+
+/* A server: the only one, or a cluster master. */
+struct redis_node {
+	char host[64];		/* "" with unix_path (no cluster) */
+	unsigned int port;
+	redisContext *context;	/* NULL while disconnected */
+};
 
 struct redis_store {
 	struct tier_store tier;
 	struct wset_redis_config config;
 	char *host, *unix_path, *user, *password, *vmm_name; /* our copies */
-	pthread_mutex_t lock;	/* protects context and sizes */
-	redisContext *context;	/* NULL while disconnected */
+	pthread_mutex_t lock;	/* protects the nodes, the slot map and sizes */
+	struct redis_node nodes[REDIS_NODES_MAX];
+	unsigned int node_count; /* 1 without cluster */
+	bool slots_stale;	 /* cluster: load the slot map before use */
+	uint8_t slot_node[REDIS_SLOTS]; /* cluster: index into nodes */
 	struct key_map sizes;	/* key -> length + 1, for stored_bytes */
 	uint64_t stored_bytes, put_count, get_count, error_count;
 };
@@ -70,15 +89,15 @@ static void key_name(const struct redis_store *rs, uint64_t key, char *name)
 	snprintf(name, REDIS_KEY_MAX, "wset:%s:%" PRIx64, rs->vmm_name, key);
 }
 
-static void disconnect(struct redis_store *rs)
+static void disconnect(struct redis_node *node)
 {
-	if (rs->context)
-		redisFree(rs->context);
-	rs->context = NULL;
+	if (node->context)
+		redisFree(node->context);
+	node->context = NULL;
 }
 
-/* A context that answers, authenticated; with the lock held. */
-static int connect_locked(struct redis_store *rs)
+/* A context to node that answers, authenticated; with the lock held. */
+static int connect_node(struct redis_store *rs, struct redis_node *node)
 {
 	struct timeval timeout = {
 		.tv_sec = rs->config.timeout_ms / 1000,
@@ -87,10 +106,10 @@ static int connect_locked(struct redis_store *rs)
 	redisReply *reply;
 	redisContext *c;
 
-	if (rs->context)
+	if (node->context)
 		return 0;
-	c = rs->host ? redisConnectWithTimeout(rs->host, (int)rs->config.port, timeout)
-		     : redisConnectUnixWithTimeout(rs->unix_path, timeout);
+	c = node->host[0] ? redisConnectWithTimeout(node->host, (int)node->port, timeout)
+			  : redisConnectUnixWithTimeout(rs->unix_path, timeout);
 	if (!c)
 		return -ENOMEM;
 	if (c->err || redisSetTimeout(c, timeout) != REDIS_OK) {
@@ -108,20 +127,153 @@ static int connect_locked(struct redis_store *rs)
 		}
 		freeReplyObject(reply);
 	}
-	rs->context = c;
+	node->context = c;
 	return 0;
 }
 
-/* What a reply (or its absence) means; drops the connection on I/O errors. */
-static int reply_result(struct redis_store *rs, redisReply *reply)
+/* CRC16/XMODEM (polynomial 0x1021, initial value 0), as Redis Cluster
+ * hashes keys to slots. */
+static unsigned int key_slot(const char *name)
+{
+	uint16_t crc = 0;
+
+	for (; *name; name++) {
+		crc ^= (uint16_t)((uint8_t)*name << 8);
+		for (int bit = 0; bit < 8; bit++)
+			crc = crc & 0x8000 ? (uint16_t)(crc << 1 ^ 0x1021) : (uint16_t)(crc << 1);
+	}
+	return crc % REDIS_SLOTS;
+}
+
+/* The node for host:port, added (not connected) when new; NULL when the
+ * table is full. */
+static struct redis_node *node_named(struct redis_store *rs, const char *host,
+				     unsigned int port)
+{
+	struct redis_node *node;
+
+	for (unsigned int i = 0; i < rs->node_count; i++)
+		if (rs->nodes[i].port == port && !strcmp(rs->nodes[i].host, host))
+			return &rs->nodes[i];
+	if (rs->node_count == REDIS_NODES_MAX)
+		return NULL;
+	node = &rs->nodes[rs->node_count++];
+	snprintf(node->host, sizeof(node->host), "%s", host);
+	node->port = port;
+	node->context = NULL;
+	return node;
+}
+
+/* Fill the slot map from one CLUSTER SLOTS reply: [first, last, [host,
+ * port, ...], replicas...] per range.  Every slot must be served. */
+static int parse_slots(struct redis_store *rs, const redisReply *reply,
+		       const char *asked_host)
+{
+	uint8_t seen[REDIS_SLOTS / 8] = { 0 };
+	unsigned int covered = 0;
+
+	if (reply->type != REDIS_REPLY_ARRAY)
+		return -EPROTO;
+	for (size_t r = 0; r < reply->elements; r++) {
+		const redisReply *range = reply->element[r], *master;
+		struct redis_node *node;
+		const char *host;
+
+		if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 ||
+		    range->element[0]->type != REDIS_REPLY_INTEGER ||
+		    range->element[1]->type != REDIS_REPLY_INTEGER ||
+		    range->element[2]->type != REDIS_REPLY_ARRAY ||
+		    range->element[2]->elements < 2)
+			return -EPROTO;
+		master = range->element[2];
+		if (master->element[0]->type != REDIS_REPLY_STRING ||
+		    master->element[1]->type != REDIS_REPLY_INTEGER ||
+		    range->element[0]->integer < 0 ||
+		    range->element[1]->integer >= REDIS_SLOTS ||
+		    range->element[0]->integer > range->element[1]->integer)
+			return -EPROTO;
+		/* An empty host is the node that answered. */
+		host = master->element[0]->len ? master->element[0]->str : asked_host;
+		node = node_named(rs, host, (unsigned int)master->element[1]->integer);
+		if (!node)
+			return -ENOSPC;
+		for (long long slot = range->element[0]->integer;
+		     slot <= range->element[1]->integer; slot++) {
+			covered += !(seen[slot / 8] & 1u << (slot % 8));
+			seen[slot / 8] |= (uint8_t)(1u << (slot % 8));
+			rs->slot_node[slot] = (uint8_t)(node - rs->nodes);
+		}
+	}
+	return covered == REDIS_SLOTS ? 0 : -EAGAIN;
+}
+
+/* Load the slot map, asking the configured node first, then every node
+ * known; with the lock held. */
+static int load_slots(struct redis_store *rs)
+{
+	int ret = -ECONNREFUSED;
+
+	for (unsigned int i = 0; i < rs->node_count; i++) {
+		struct redis_node *node = &rs->nodes[i];
+		char asked[sizeof(node->host)];
+		redisReply *reply;
+
+		if (connect_node(rs, node) < 0)
+			continue;
+		reply = redisCommand(node->context, "CLUSTER SLOTS");
+		if (!reply) {
+			disconnect(node);
+			continue;
+		}
+		snprintf(asked, sizeof(asked), "%s", node->host);
+		ret = reply->type == REDIS_REPLY_ERROR ? -EPROTO : parse_slots(rs, reply, asked);
+		freeReplyObject(reply);
+		if (ret == 0) {
+			rs->slots_stale = false;
+			return 0;
+		}
+	}
+	return ret;
+}
+
+/* Ready to send: the slot map loaded (cluster) or the server connected;
+ * with the lock held. */
+static int connect_locked(struct redis_store *rs)
+{
+	if (rs->config.cluster)
+		return rs->slots_stale ? load_slots(rs) : 0;
+	return connect_node(rs, &rs->nodes[0]);
+}
+
+/* The node that serves name, connected, or NULL (the request fails). */
+static struct redis_node *node_for(struct redis_store *rs, const char *name)
+{
+	struct redis_node *node = rs->config.cluster ?
+		&rs->nodes[rs->slot_node[key_slot(name)]] : &rs->nodes[0];
+
+	return connect_node(rs, node) == 0 ? node : NULL;
+}
+
+/* What a reply (or its absence) means; drops the connection on I/O errors.
+ * -EAGAIN: the cluster moved the slot; the map is reloaded before the
+ * next request. */
+static int reply_result(struct redis_store *rs, struct redis_node *node,
+			redisReply *reply)
 {
 	if (!reply) {
 		/* Timeout or connection lost: the context is unusable. */
-		disconnect(rs);
+		disconnect(node);
+		if (rs->config.cluster)
+			rs->slots_stale = true; /* a failover may follow */
 		return -EIO;
 	}
-	if (reply->type == REDIS_REPLY_ERROR)
+	if (reply->type == REDIS_REPLY_ERROR) {
+		if (!strncmp(reply->str, "MOVED ", 6) || !strncmp(reply->str, "ASK ", 4)) {
+			rs->slots_stale = true;
+			return -EAGAIN;
+		}
 		return strncmp(reply->str, "OOM", 3) == 0 ? -ENOSPC : -EIO;
+	}
 	return 0;
 }
 
@@ -137,42 +289,47 @@ static void note_size(struct redis_store *rs, uint64_t key, size_t len)
 	rs->stored_bytes += len;
 }
 
-/* Pipeline count SETs; each request gets its own result.  Requests come
- * from the chain and the library with one iovec each. */
-static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
+/* One pipelined round of SETs (one pipeline per node) for the requests
+ * still at -EAGAIN; with the lock held. */
+static void put_round(struct redis_store *rs, struct wset_store_io *io,
+		      unsigned int count, struct redis_node **node)
 {
-	struct redis_store *rs = priv;
-	struct pipe_guard guard;
-	unsigned int sent = 0;
-	int ret;
+	int ret = connect_locked(rs);
 
-	lock(rs, &guard);
-	ret = connect_locked(rs);
 	for (unsigned int i = 0; i < count; i++) {
 		char name[REDIS_KEY_MAX];
 
-		io[i].result = ret;
-		if (ret < 0)
+		node[i] = NULL;
+		if (io[i].result != -EAGAIN)
 			continue;
+		if (ret < 0) {
+			io[i].result = ret;
+			continue;
+		}
 		key_name(rs, io[i].key, name);
+		node[i] = node_for(rs, name);
 		if (io[i].iovcnt != 1)
 			io[i].result = -EINVAL;
-		else if (redisAppendCommand(rs->context, "SET %s %b", name,
+		else if (!node[i])
+			io[i].result = -ECONNREFUSED;
+		else if (redisAppendCommand(node[i]->context, "SET %s %b", name,
 					    io[i].iov[0].iov_base,
 					    io[i].iov[0].iov_len) != REDIS_OK)
 			io[i].result = -ENOMEM;
 		else
-			sent = i + 1;
+			continue;
+		node[i] = NULL;
 	}
-	for (unsigned int i = 0; i < sent; i++) {
+	/* Each node answers its pipeline in order. */
+	for (unsigned int i = 0; i < count; i++) {
 		redisReply *reply = NULL;
 
-		if (io[i].result < 0)
+		if (!node[i])
 			continue; /* never sent */
-		if (!rs->context ||
-		    redisGetReply(rs->context, (void **)&reply) != REDIS_OK)
+		if (!node[i]->context ||
+		    redisGetReply(node[i]->context, (void **)&reply) != REDIS_OK)
 			reply = NULL;
-		io[i].result = reply_result(rs, reply);
+		io[i].result = reply_result(rs, node[i], reply);
 		if (reply)
 			freeReplyObject(reply);
 		if (io[i].result == 0) {
@@ -180,10 +337,31 @@ static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int co
 			tier_count(&rs->put_count, 1);
 		}
 	}
-	unlock(rs, &guard);
+}
+
+/* Pipeline count SETs; each request gets its own result.  Requests come
+ * from the chain and the library with one iovec each.  A put never waits
+ * for a server to come back; only a slot the cluster moved is tried again,
+ * once, after the map is reloaded. */
+static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
+{
+	struct redis_node **node = malloc((count ? count : 1) * sizeof(*node));
+	struct redis_store *rs = priv;
+	struct pipe_guard guard;
+
 	for (unsigned int i = 0; i < count; i++)
+		io[i].result = node ? -EAGAIN : -ENOMEM;
+	lock(rs, &guard);
+	for (int round = 0; node && round < 2; round++)
+		put_round(rs, io, count, node);
+	unlock(rs, &guard);
+	free(node);
+	for (unsigned int i = 0; i < count; i++) {
+		if (io[i].result == -EAGAIN)
+			io[i].result = -EIO;
 		if (io[i].result < 0)
 			tier_count(&rs->error_count, 1);
+	}
 	return 0;
 }
 
@@ -196,33 +374,35 @@ static int redis_put(void *priv, uint64_t key, const void *data, size_t len)
 	return io.result;
 }
 
-/* One pipelined round of GETs for the requests not yet answered (result
- * -EAGAIN); with the lock held. */
+/* One pipelined round of GETs (one pipeline per node) for the requests
+ * not yet answered (result -EAGAIN); with the lock held. */
 static void get_round(struct redis_store *rs, struct wset_store_io *io,
-		      unsigned int count)
+		      unsigned int count, struct redis_node **node)
 {
-	unsigned int sent = 0;
 	int ret = connect_locked(rs);
 
-	for (unsigned int i = 0; ret == 0 && i < count; i++) {
+	for (unsigned int i = 0; i < count; i++) {
 		char name[REDIS_KEY_MAX];
 
-		if (io[i].result != -EAGAIN)
+		node[i] = NULL;
+		if (ret < 0 || io[i].result != -EAGAIN)
 			continue;
 		key_name(rs, io[i].key, name);
-		if (redisAppendCommand(rs->context, "GET %s", name) != REDIS_OK)
-			break;
-		sent = i + 1;
+		node[i] = node_for(rs, name);
+		if (node[i] &&
+		    redisAppendCommand(node[i]->context, "GET %s", name) != REDIS_OK)
+			node[i] = NULL;
 	}
-	for (unsigned int i = 0; i < sent; i++) {
+	for (unsigned int i = 0; i < count; i++) {
 		redisReply *reply = NULL;
 		int result;
 
-		if (io[i].result != -EAGAIN)
-			continue;
-		if (!rs->context || redisGetReply(rs->context, (void **)&reply) != REDIS_OK)
+		if (!node[i])
+			continue; /* goes again next round */
+		if (!node[i]->context ||
+		    redisGetReply(node[i]->context, (void **)&reply) != REDIS_OK)
 			reply = NULL;
-		result = reply_result(rs, reply);
+		result = reply_result(rs, node[i], reply);
 		if (result == 0 && reply->type == REDIS_REPLY_NIL)
 			result = -ENOENT;
 		else if (result == 0 && (io[i].iovcnt != 1 || reply->type != REDIS_REPLY_STRING ||
@@ -230,8 +410,9 @@ static void get_round(struct redis_store *rs, struct wset_store_io *io,
 			result = -EIO;
 		else if (result == 0)
 			memcpy(io[i].iov[0].iov_base, reply->str, (size_t)reply->len);
-		/* A broken connection: this and the rest go again next round. */
-		io[i].result = result == -EIO && !rs->context ? -EAGAIN : result;
+		/* A broken connection: this and the rest go again next round
+		 * (as does a moved slot, -EAGAIN already). */
+		io[i].result = result == -EIO && !node[i]->context ? -EAGAIN : result;
 		if (reply)
 			freeReplyObject(reply);
 	}
@@ -240,24 +421,26 @@ static void get_round(struct redis_store *rs, struct wset_store_io *io,
 /* Pipelined GETs, with the same reconnect and retries as a single get. */
 static int redis_get_batch(void *priv, struct wset_store_io *io, unsigned int count)
 {
+	struct redis_node **node = malloc((count ? count : 1) * sizeof(*node));
 	struct redis_store *rs = priv;
 	struct pipe_guard guard;
 
 	for (unsigned int i = 0; i < count; i++)
-		io[i].result = -EAGAIN;
-	for (unsigned int attempt = 0; attempt < rs->config.get_retries; attempt++) {
+		io[i].result = node ? -EAGAIN : -ENOMEM;
+	for (unsigned int attempt = 0; node && attempt < rs->config.get_retries; attempt++) {
 		bool waiting = false;
 
 		if (attempt)
 			usleep(10000u * attempt);
 		lock(rs, &guard);
-		get_round(rs, io, count);
+		get_round(rs, io, count, node);
 		unlock(rs, &guard);
 		for (unsigned int i = 0; i < count; i++)
 			waiting |= io[i].result == -EAGAIN;
 		if (!waiting)
 			break;
 	}
+	free(node);
 	for (unsigned int i = 0; i < count; i++) {
 		if (io[i].result == -EAGAIN)
 			io[i].result = -EIO;
@@ -284,13 +467,22 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 	int ret;
 
 	lock(rs, &guard);
-	ret = connect_locked(rs);
-	if (ret == 0) {
-		key_name(rs, key, name);
-		reply = redisCommand(rs->context, "DEL %s", name);
-		ret = reply_result(rs, reply);
+	key_name(rs, key, name);
+	for (int round = 0; round < 2; round++) {
+		struct redis_node *node;
+
+		ret = connect_locked(rs);
+		node = ret == 0 ? node_for(rs, name) : NULL;
+		if (!node) {
+			ret = ret ?: -ECONNREFUSED;
+			break;
+		}
+		reply = redisCommand(node->context, "DEL %s", name);
+		ret = reply_result(rs, node, reply);
 		if (reply)
 			freeReplyObject(reply);
+		if (ret != -EAGAIN)
+			break; /* a moved slot goes once more */
 	}
 	if (ret == 0)
 		note_size(rs, key, 0);
@@ -301,35 +493,31 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 	return ret;
 }
 
-/* Every key of this VMM, by SCAN: its store key and length.  Called by a
- * restarted agent, before any other call. */
-static int redis_each(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
-		      void *arg)
+/* Every key of this VMM on one node, by SCAN: its store key and length;
+ * with the lock held. */
+static int each_on_node(struct redis_store *rs, struct redis_node *node,
+			int (*fn)(void *arg, uint64_t key, size_t len), void *arg)
 {
-	struct redis_store *rs = priv;
 	char pattern[REDIS_KEY_MAX + 2], cursor[32] = "0";
 	size_t prefix = strlen("wset::") + strlen(rs->vmm_name);
-	struct pipe_guard guard;
-	int ret;
+	int ret = connect_node(rs, node);
 
 	snprintf(pattern, sizeof(pattern), "wset:%s:*", rs->vmm_name);
-	lock(rs, &guard);
-	ret = connect_locked(rs);
 	do {
 		redisReply *reply = ret ? NULL :
-			redisCommand(rs->context, "SCAN %s MATCH %s COUNT 1000", cursor,
+			redisCommand(node->context, "SCAN %s MATCH %s COUNT 1000", cursor,
 				     pattern);
 
-		ret = ret ?: reply_result(rs, reply);
+		ret = ret ?: reply_result(rs, node, reply);
 		if (ret == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2))
 			ret = -EIO;
 		for (size_t i = 0; ret == 0 && i < reply->element[1]->elements; i++) {
 			const char *name = reply->element[1]->element[i]->str;
-			redisReply *length = redisCommand(rs->context, "STRLEN %s", name);
+			redisReply *length = redisCommand(node->context, "STRLEN %s", name);
 			char *end;
 			uint64_t key = strtoull(name + prefix, &end, 16);
 
-			ret = reply_result(rs, length);
+			ret = reply_result(rs, node, length);
 			if (ret == 0 && (*end || length->type != REDIS_REPLY_INTEGER))
 				ret = -EIO;
 			if (ret == 0) {
@@ -344,6 +532,27 @@ static int redis_each(void *priv, int (*fn)(void *arg, uint64_t key, size_t len)
 		if (reply)
 			freeReplyObject(reply);
 	} while (ret == 0 && strcmp(cursor, "0") != 0);
+	return ret;
+}
+
+/* Every key of this VMM: on the server, or on each master of the cluster
+ * (a node that serves no slot, such as a replica, is not asked).  Called
+ * by a restarted agent, before any other call. */
+static int redis_each(void *priv, int (*fn)(void *arg, uint64_t key, size_t len),
+		      void *arg)
+{
+	struct redis_store *rs = priv;
+	bool master[REDIS_NODES_MAX] = { !rs->config.cluster };
+	struct pipe_guard guard;
+	int ret;
+
+	lock(rs, &guard);
+	ret = connect_locked(rs);
+	for (unsigned int slot = 0; ret == 0 && rs->config.cluster && slot < REDIS_SLOTS; slot++)
+		master[rs->slot_node[slot]] = true;
+	for (unsigned int i = 0; ret == 0 && i < rs->node_count; i++)
+		if (master[i])
+			ret = each_on_node(rs, &rs->nodes[i], fn, arg);
 	unlock(rs, &guard);
 	return ret;
 }
@@ -366,7 +575,8 @@ static void redis_close(void *priv)
 {
 	struct redis_store *rs = priv;
 
-	disconnect(rs);
+	for (unsigned int i = 0; i < rs->node_count; i++)
+		disconnect(&rs->nodes[i]);
 	__wset_map_free(&rs->sizes, NULL);
 	pthread_mutex_destroy(&rs->lock);
 	free(rs->host);
@@ -422,7 +632,9 @@ int wset_redis_store_open(const struct wset_redis_config *config,
 
 	if (!config || !out || !valid_vmm_name(config->vmm_name) ||
 	    (!config->host && !config->unix_path) || config->port > 65535 ||
-	    (config->user && !config->password))
+	    (config->user && !config->password) ||
+	    (config->cluster && !config->host) ||
+	    (config->host && strlen(config->host) >= sizeof(rs->nodes[0].host)))
 		return -EINVAL;
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
@@ -440,6 +652,13 @@ int wset_redis_store_open(const struct wset_redis_config *config,
 	rs->password = copy(config->password, &failed);
 	rs->vmm_name = copy(config->vmm_name, &failed);
 	pthread_mutex_init(&rs->lock, NULL);
+	/* The configured server; with cluster, the first node asked for the
+	 * slot map. */
+	snprintf(rs->nodes[0].host, sizeof(rs->nodes[0].host), "%s",
+		 config->host ? config->host : "");
+	rs->nodes[0].port = rs->config.port;
+	rs->node_count = 1;
+	rs->slots_stale = rs->config.cluster;
 	rs->tier.store.ops = &__wset_redis_ops;
 	rs->tier.store.priv = rs;
 	rs->tier.kind = &redis_kind;

@@ -109,6 +109,8 @@ static const struct option_description descriptions[] = {
 	  "1000", "a Redis command not answered in this time fails" },
 	{ "redis_capacity", KIND_BYTES, FIELD(redis_capacity), 0, UINT64_MAX, "0",
 	  "bytes kept in Redis per VMM (0: unbounded)" },
+	{ "redis_cluster", KIND_BOOLEAN, FIELD(redis_cluster), 0, 0, "no",
+	  "redis_address is one node of a Redis Cluster: pages spread over its masters" },
 };
 
 #define DESCRIPTION_COUNT (sizeof(descriptions) / sizeof(descriptions[0]))
@@ -365,6 +367,11 @@ static int check_tiers(const struct wsetd_options *options)
 				  "compressed tier (RAM)", name ? "." : "", name ? name : "");
 			errors++;
 		}
+	}
+	if (options->redis_cluster && options->redis_address[0] == '/') {
+		log_error("redis_cluster needs redis_address as host:port, not the unix "
+			  "socket '%s'", options->redis_address);
+		errors++;
 	}
 	if (options->redis_user[0] && !options->redis_password[0]) {
 		log_error("redis_user '%s' needs redis_password", options->redis_user);

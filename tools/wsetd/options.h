@@ -59,6 +59,7 @@ struct wsetd_options {
 	char redis_password[256];
 	unsigned int redis_timeout_ms;
 	uint64_t redis_capacity;
+	bool redis_cluster;	  /* redis_address is a node of a Redis Cluster */
 };
 
 /* The command line, kept so that a reload applies it again over the file. */

@@ -108,6 +108,7 @@ static int open_tier(const struct wsetd_options *options, enum wsetd_tier tier,
 		redis.vmm_name = token;
 		redis.timeout_ms = options->redis_timeout_ms;
 		redis.capacity_bytes = options->redis_capacity;
+		redis.cluster = options->redis_cluster;
 		return wset_redis_store_open(&redis, out);
 	}
 	return -EINVAL;

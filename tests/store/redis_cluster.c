@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Redis tier over a real three-master Redis Cluster that this test
+ * builds on loopback (redis-server with cluster-enabled, then redis-cli
+ * --cluster create): pages spread over every master, come back intact
+ * after a resharding moved a third of the slots (MOVED answers reload the
+ * slot map, for gets and for puts), are listed once each, fail (never
+ * read wrong) while their master is down and come back with it.
+ * usage: redis_cluster
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "testlib.h"
+#include "wset_store.h"
+
+#define NODES 3
+#define PAGES 600
+#define PAGE 4096
+
+struct node {
+	unsigned int port;
+	pid_t pid;
+	char id[64];
+};
+
+static struct node nodes[NODES];
+static char directory[64];
+static uint8_t pages[PAGES][PAGE];
+
+static bool port_free(unsigned int port)
+{
+	struct sockaddr_in address = {
+		.sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool free_port = fd >= 0 && bind(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return free_port;
+}
+
+/* A client port whose cluster bus port (+10000) is free too. */
+static unsigned int pick_port(uint64_t *state, unsigned int taken)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		unsigned int port = 20000 + (unsigned int)(test_random(state) % 20000);
+
+		if (port != taken && port_free(port) && port_free(port + 10000))
+			return port;
+	}
+	return 0;
+}
+
+/* The first line redis-cli prints for a command to port, in out. */
+static bool cli(unsigned int port, const char *command, char *out, size_t size)
+{
+	char line[256];
+	FILE *pipe;
+	bool got;
+
+	snprintf(line, sizeof(line), "redis-cli -p %u %s 2>/dev/null", port, command);
+	pipe = popen(line, "r");
+	if (!pipe)
+		return false;
+	got = fgets(out, (int)size, pipe) != NULL;
+	pclose(pipe);
+	if (got)
+		out[strcspn(out, "\r\n")] = '\0';
+	return got;
+}
+
+static long cli_number(unsigned int port, const char *command)
+{
+	char out[64];
+
+	return cli(port, command, out, sizeof(out)) ? strtol(out, NULL, 10) : -1;
+}
+
+static bool start_node(struct node *node)
+{
+	char port[16], config[128], dir[96];
+
+	snprintf(port, sizeof(port), "%u", node->port);
+	snprintf(dir, sizeof(dir), "%s/%u", directory, node->port);
+	snprintf(config, sizeof(config), "%s/nodes.conf", dir);
+	mkdir(dir, 0700);
+	node->pid = fork();
+	if (node->pid < 0)
+		return false;
+	if (node->pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(null, STDOUT_FILENO);
+		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+		       "--cluster-enabled", "yes", "--cluster-config-file", config,
+		       "--dir", dir, "--save", "", "--appendonly", "yes",
+		       "--appendfsync", "always", (char *)NULL);
+		_exit(127);
+	}
+	for (int waited = 0; waited < 3000; waited++) {
+		char out[16];
+
+		if (cli(node->port, "PING", out, sizeof(out)) && !strcmp(out, "PONG"))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void stop_node(struct node *node)
+{
+	if (node->pid > 0) {
+		kill(node->pid, SIGKILL);
+		waitpid(node->pid, NULL, 0);
+	}
+	node->pid = 0;
+}
+
+/* Every node says cluster_state:ok and knows every slot. */
+static bool wait_cluster_ok(void)
+{
+	for (int waited = 0; waited < 6000; waited++) {
+		int ok = 0;
+
+		for (int n = 0; n < NODES; n++) {
+			char out[64];
+
+			ok += cli(nodes[n].port, "CLUSTER INFO", out, sizeof(out)) &&
+			      !strcmp(out, "cluster_state:ok");
+		}
+		if (ok == NODES)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void fill(uint64_t generation)
+{
+	for (size_t i = 0; i < PAGES; i++)
+		for (size_t off = 0; off < PAGE; off += 8)
+			*(uint64_t *)&pages[i][off] = (generation << 48) ^ (i << 20) ^ off ^ 0x5a5a;
+}
+
+/* Put every page in one batch; the number that failed. */
+static unsigned int put_all(struct wset_store *store)
+{
+	static struct wset_store_io io[PAGES];
+	static struct iovec iov[PAGES];
+	unsigned int failed = 0;
+
+	for (size_t i = 0; i < PAGES; i++) {
+		iov[i] = (struct iovec){ pages[i], PAGE };
+		io[i] = (struct wset_store_io){ .key = i * PAGE, .iov = &iov[i], .iovcnt = 1 };
+	}
+	store->ops->put_batch(store->priv, io, PAGES);
+	for (size_t i = 0; i < PAGES; i++)
+		failed += io[i].result != 0;
+	return failed;
+}
+
+/* Get every page in one batch: how many failed, and how many came back
+ * with other bytes than were put (never acceptable). */
+static void get_all(struct wset_store *store, unsigned int *failed, unsigned int *wrong)
+{
+	static uint8_t back[PAGES][PAGE];
+	static struct wset_store_io io[PAGES];
+	static struct iovec iov[PAGES];
+
+	*failed = *wrong = 0;
+	memset(back, 0, sizeof(back));
+	for (size_t i = 0; i < PAGES; i++) {
+		iov[i] = (struct iovec){ back[i], PAGE };
+		io[i] = (struct wset_store_io){ .key = i * PAGE, .iov = &iov[i], .iovcnt = 1 };
+	}
+	store->ops->get_batch(store->priv, io, PAGES);
+	for (size_t i = 0; i < PAGES; i++) {
+		if (io[i].result != 0)
+			(*failed)++;
+		else if (memcmp(back[i], pages[i], PAGE))
+			(*wrong)++;
+	}
+}
+
+static long keys_on(unsigned int n)
+{
+	return cli_number(nodes[n].port, "DBSIZE");
+}
+
+static int count_key(void *arg, uint64_t key, size_t len)
+{
+	(void)key;
+	*(unsigned int *)arg += len == PAGE;
+	return 0;
+}
+
+static void cleanup(void)
+{
+	char command[128];
+
+	for (int n = 0; n < NODES; n++)
+		stop_node(&nodes[n]);
+	if (directory[0]) {
+		snprintf(command, sizeof(command), "rm -rf '%s'", directory);
+		if (system(command) != 0)
+			tap_diag("could not remove %s", directory);
+	}
+}
+
+int main(void)
+{
+	struct wset_redis_config config = WSET_REDIS_CONFIG_INIT;
+	uint64_t state = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 16;
+	unsigned int failed, wrong, listed = 0;
+	struct wset_store *store;
+	char command[512];
+	long spread[NODES];
+	int ret;
+
+	if (system("command -v redis-server >/dev/null && command -v redis-cli >/dev/null"))
+		tap_skip_all("no redis-server or redis-cli on PATH (Debian's redis-server, vm/deps.sh)");
+	snprintf(directory, sizeof(directory), "/tmp/wset-cluster.XXXXXX");
+	if (!mkdtemp(directory))
+		tap_bail("mkdtemp: %s", strerror(errno));
+	atexit(cleanup);
+	tap_plan(14);
+
+	for (int n = 0; n < NODES; n++) {
+		nodes[n].port = pick_port(&state, n ? nodes[n - 1].port : 0);
+		if (!nodes[n].port || !start_node(&nodes[n]))
+			tap_bail("redis-server on port %u did not start", nodes[n].port);
+	}
+	snprintf(command, sizeof(command),
+		 "redis-cli --cluster create 127.0.0.1:%u 127.0.0.1:%u 127.0.0.1:%u "
+		 "--cluster-replicas 0 --cluster-yes >%s/create.log 2>&1",
+		 nodes[0].port, nodes[1].port, nodes[2].port, directory);
+	tap_ok(system(command) == 0 && wait_cluster_ok(),
+	       "a cluster of three masters on ports %u, %u, %u", nodes[0].port,
+	       nodes[1].port, nodes[2].port);
+	for (int n = 0; n < NODES; n++)
+		cli(nodes[n].port, "CLUSTER MYID", nodes[n].id, sizeof(nodes[n].id));
+
+	config.host = "127.0.0.1";
+	config.port = nodes[0].port;
+	config.vmm_name = "cluster-test";
+	config.cluster = true;
+	ret = wset_redis_store_open(&config, &store);
+	tap_ok(ret == 0, "the tier opens on one node: %s", strerror(-ret));
+	if (ret)
+		return tap_done();
+
+	fill(1);
+	failed = put_all(store);
+	for (int n = 0; n < NODES; n++)
+		spread[n] = keys_on((unsigned int)n);
+	tap_ok(failed == 0, "%u pages put in one batch, %u failed", PAGES, failed);
+	tap_ok(spread[0] > 0 && spread[1] > 0 && spread[2] > 0 &&
+		       spread[0] + spread[1] + spread[2] == PAGES,
+	       "spread over every master: %ld, %ld, %ld keys", spread[0], spread[1], spread[2]);
+	get_all(store, &failed, &wrong);
+	tap_ok(failed == 0 && wrong == 0, "every page comes back: %u failed, %u wrong",
+	       failed, wrong);
+
+	/* Move the first master's slots to the second, keys included. */
+	snprintf(command, sizeof(command),
+		 "redis-cli --cluster reshard 127.0.0.1:%u --cluster-from %s --cluster-to %s "
+		 "--cluster-slots 16384 --cluster-yes >%s/reshard.log 2>&1",
+		 nodes[0].port, nodes[0].id, nodes[1].id, directory);
+	ret = system(command) == 0 && wait_cluster_ok();
+	spread[0] = keys_on(0);
+	tap_ok(ret && spread[0] == 0,
+	       "resharding moved every slot of the first master (it holds %ld keys now)",
+	       spread[0]);
+	get_all(store, &failed, &wrong);
+	tap_ok(failed == 0 && wrong == 0,
+	       "after it, gets follow MOVED: %u failed, %u wrong", failed, wrong);
+
+	/* And back to the third: a put meets MOVED first. */
+	snprintf(command, sizeof(command),
+		 "redis-cli --cluster reshard 127.0.0.1:%u --cluster-from %s --cluster-to %s "
+		 "--cluster-slots 3000 --cluster-yes >%s/reshard-back.log 2>&1",
+		 nodes[1].port, nodes[1].id, nodes[2].id, directory);
+	if (system(command) != 0 || !wait_cluster_ok())
+		tap_diag("the second resharding failed: see %s/reshard-back.log", directory);
+	fill(2);
+	failed = put_all(store);
+	get_all(store, &failed, &wrong);
+	tap_ok(failed == 0 && wrong == 0,
+	       "puts after another resharding follow MOVED, and read back: %u failed, %u wrong",
+	       failed, wrong);
+	ret = store->ops->each(store->priv, count_key, &listed);
+	tap_ok(ret == 0 && listed == PAGES, "each lists every page once: %u (%d)", listed, ret);
+
+	/* A master down: its pages fail, never read wrong, and come back. */
+	stop_node(&nodes[2]);
+	get_all(store, &failed, &wrong);
+	tap_ok(failed > 0 && failed < PAGES && wrong == 0,
+	       "with the third master down its pages fail (%u), none reads wrong (%u)",
+	       failed, wrong);
+	fill(3);
+	failed = put_all(store);
+	tap_ok(failed > 0 && failed < PAGES,
+	       "puts to its slots fail at once (%u), the others are kept", failed);
+	tap_ok(start_node(&nodes[2]) && wait_cluster_ok(), "the master comes back");
+	/* The pages whose put failed still hold generation 2 there: put
+	 * them all again, as the library would after a failed eviction. */
+	failed = put_all(store);
+	get_all(store, &failed, &wrong);
+	tap_ok(failed == 0 && wrong == 0, "every page comes back: %u failed, %u wrong",
+	       failed, wrong);
+
+	for (size_t i = 0; i < PAGES; i++)
+		store->ops->drop(store->priv, i * PAGE, PAGE);
+	tap_ok(keys_on(0) + keys_on(1) + keys_on(2) == 0, "dropping every page empties the cluster");
+	wset_store_close(store);
+	return tap_done();
+}
