@@ -24,7 +24,8 @@ struct compressed_store {
 	struct wset_compressed_config config;
 	pthread_mutex_t lock;	/* protects pages */
 	struct key_map pages;
-	uint64_t stored_bytes, put_count, get_count, error_count, zero_pages;
+	uint64_t stored_bytes, zero_pages;
+	struct tier_counts counts;
 };
 
 static bool all_zero(const void *data, size_t len)
@@ -137,10 +138,10 @@ static int compressed_put(void *priv, uint64_t key, const void *data, size_t len
 	}
 	if (ret < 0) {
 		free(page);
-		tier_count(&cs->error_count, 1);
+		tier_count(&cs->counts.error_count, 1);
 		return ret;
 	}
-	tier_count(&cs->put_count, 1);
+	tier_count(&cs->counts.put_count, 1);
 	return 0;
 }
 
@@ -161,9 +162,9 @@ static int compressed_get(void *priv, uint64_t key, void *buf, size_t len)
 		ret = decompress_page(&cs->config, page, buf, len);
 	pthread_mutex_unlock(&cs->lock);
 	if (ret == 0)
-		tier_count(&cs->get_count, 1);
+		tier_count(&cs->counts.get_count, 1);
 	else
-		tier_count(&cs->error_count, 1);
+		tier_count(&cs->counts.error_count, 1);
 	return ret;
 }
 
@@ -188,13 +189,12 @@ static int compressed_stats(void *priv, struct wset_store_stats *stats)
 {
 	struct compressed_store *cs = priv;
 
+	uint64_t stored_bytes;
+
 	pthread_mutex_lock(&cs->lock);
-	stats->stored_bytes = cs->stored_bytes;
+	stored_bytes = cs->stored_bytes;
 	pthread_mutex_unlock(&cs->lock);
-	stats->capacity_bytes = cs->config.capacity_bytes;
-	stats->put_count = tier_load(&cs->put_count);
-	stats->get_count = tier_load(&cs->get_count);
-	stats->error_count = tier_load(&cs->error_count);
+	tier_report(&cs->counts, stored_bytes, cs->config.capacity_bytes, stats);
 	return 0;
 }
 

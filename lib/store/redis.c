@@ -44,7 +44,8 @@ struct redis_store {
 	bool slots_stale;	 /* cluster: load the slot map before use */
 	uint8_t slot_node[REDIS_SLOTS]; /* cluster: index into nodes */
 	struct key_map sizes;	/* key -> length + 1, for stored_bytes */
-	uint64_t stored_bytes, put_count, get_count, error_count;
+	uint64_t stored_bytes;
+	struct tier_counts counts;
 };
 
 /*
@@ -334,7 +335,7 @@ static void put_round(struct redis_store *rs, struct wset_store_io *io,
 			freeReplyObject(reply);
 		if (io[i].result == 0) {
 			note_size(rs, io[i].key, io[i].iov[0].iov_len);
-			tier_count(&rs->put_count, 1);
+			tier_count(&rs->counts.put_count, 1);
 		}
 	}
 }
@@ -360,7 +361,7 @@ static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int co
 		if (io[i].result == -EAGAIN)
 			io[i].result = -EIO;
 		if (io[i].result < 0)
-			tier_count(&rs->error_count, 1);
+			tier_count(&rs->counts.error_count, 1);
 	}
 	return 0;
 }
@@ -444,7 +445,7 @@ static int redis_get_batch(void *priv, struct wset_store_io *io, unsigned int co
 	for (unsigned int i = 0; i < count; i++) {
 		if (io[i].result == -EAGAIN)
 			io[i].result = -EIO;
-		tier_count(io[i].result == 0 ? &rs->get_count : &rs->error_count, 1);
+		tier_count(io[i].result == 0 ? &rs->counts.get_count : &rs->counts.error_count, 1);
 	}
 	return 0;
 }
@@ -489,7 +490,7 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 	unlock(rs, &guard);
 	(void)len; /* the chain drops page by page */
 	if (ret < 0)
-		tier_count(&rs->error_count, 1);
+		tier_count(&rs->counts.error_count, 1);
 	return ret;
 }
 
@@ -561,13 +562,12 @@ static int redis_stats(void *priv, struct wset_store_stats *stats)
 {
 	struct redis_store *rs = priv;
 
+	uint64_t stored_bytes;
+
 	pthread_mutex_lock(&rs->lock);
-	stats->stored_bytes = rs->stored_bytes;
+	stored_bytes = rs->stored_bytes;
 	pthread_mutex_unlock(&rs->lock);
-	stats->capacity_bytes = rs->config.capacity_bytes;
-	stats->put_count = tier_load(&rs->put_count);
-	stats->get_count = tier_load(&rs->get_count);
-	stats->error_count = tier_load(&rs->error_count);
+	tier_report(&rs->counts, stored_bytes, rs->config.capacity_bytes, stats);
 	return 0;
 }
 

@@ -55,4 +55,20 @@ static inline uint64_t tier_load(const uint64_t *counter)
 	return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
+/* What every tier counts, and how its stats callback reports it (the
+ * byte count under the tier's own lock, the rest as they stand). */
+struct tier_counts {
+	uint64_t put_count, get_count, error_count;
+};
+
+static inline void tier_report(const struct tier_counts *counts, uint64_t stored_bytes,
+			       uint64_t capacity_bytes, struct wset_store_stats *stats)
+{
+	stats->stored_bytes = stored_bytes;
+	stats->capacity_bytes = capacity_bytes;
+	stats->put_count = tier_load(&counts->put_count);
+	stats->get_count = tier_load(&counts->get_count);
+	stats->error_count = tier_load(&counts->error_count);
+}
+
 #endif /* WSET_STORE_TIER_H */
