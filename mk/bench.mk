@@ -6,13 +6,13 @@
 #                         then bench/results.md and its charts
 #   (make check runs every program once on tiny sizes: bench/tests.list)
 
-BENCH_SRCS := $(filter-out bench/bench.c bench/tracking.c,$(wildcard bench/*.c))
+BENCH_SRCS := $(filter-out bench/bench.c bench/tracking.c bench/damon.c,$(wildcard bench/*.c))
 BENCH_NAMES := $(patsubst bench/%.c,%,$(BENCH_SRCS))
 BENCH_PROGRAMS := $(addprefix build/bench/,$(BENCH_NAMES))
 BENCH_STATIC := $(addprefix build/bench/static/,$(BENCH_NAMES))
 BENCH_CFLAGS := $(WSET_CFLAGS) -Ibench -Itools/common
-BENCH_COMMON := bench/bench.c bench/tracking.c tools/common/size.c
-BENCH_DEPS := bench/bench.h bench/tracking.h $(BENCH_COMMON) include/wset.h mk/bench.mk
+BENCH_COMMON := bench/bench.c bench/tracking.c bench/damon.c tools/common/size.c
+BENCH_DEPS := bench/bench.h bench/tracking.h bench/damon.h $(BENCH_COMMON) include/wset.h mk/bench.mk
 
 .PHONY: bench bench-programs bench-static
 bench-programs: $(BENCH_PROGRAMS)
