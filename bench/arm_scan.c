@@ -5,8 +5,13 @@
  * mechanism reports the accessed pages (scan).  Arm and scan are timed;
  * the mechanisms take turns on the same area in each repetition, starting
  * with a different one each time.  Memory: anon, shmem (memfd), THP.
+ *
+ * THP gets a new area before each mechanism: a uffd-wp async write fault
+ * splits the huge page it hits, so the next mechanism would find small
+ * pages. The share of the area mapped huge at arm time is reported.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,28 @@ static const enum tracking_kind kinds[] = { TRACK_WP, TRACK_RWP, TRACK_MPROTECT,
 					    TRACK_IDLE };
 #define KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
+/* Bytes of the area mapped with huge pages, from /proc/self/smaps. */
+static uint64_t huge_bytes(const struct bench_area *area)
+{
+	uintptr_t start = (uintptr_t)area->addr, end = start + area->len;
+	uint64_t total = 0, kib;
+	uintptr_t from, to;
+	bool inside = false;
+	char line[256];
+	FILE *smaps = fopen("/proc/self/smaps", "re");
+
+	if (!smaps)
+		return 0;
+	while (fgets(line, sizeof(line), smaps)) {
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &from, &to) == 2)
+			inside = from < end && to > start;
+		else if (inside && sscanf(line, "AnonHugePages: %" SCNu64 " kB", &kib) == 1)
+			total += kib << 10;
+	}
+	fclose(smaps);
+	return total;
+}
+
 static void run_one(const struct bench_options *options, const char *name,
 		    struct bench_area *area, enum tracking_kind kind, int rep)
 {
@@ -30,6 +57,8 @@ static void run_one(const struct bench_options *options, const char *name,
 
 	if (!tracking_open_or_skip(&t, kind, area, options, BENCH, name, rep))
 		return;
+	uint64_t huge = huge_bytes(area);
+
 	start = bench_now_ns();
 	ret = tracking_arm(&t);
 	armed = bench_now_ns();
@@ -50,6 +79,7 @@ static void run_one(const struct bench_options *options, const char *name,
 	bench_set_u64(line, "bytes", area->len);
 	bench_set_u64(line, "accessed_pages", (uint64_t)found);
 	bench_set_u64(line, "expected_pages", (pages + 7) / 8);
+	bench_set_double(line, "huge_share", (double)huge / (double)area->len);
 	bench_set_double(line, "arm_ns_per_gib", (double)(armed - start) * per_gib);
 	bench_set_double(line, "scan_ns_per_gib", (double)scanned * per_gib);
 	bench_set_double(line, "arm_scan_ns_per_gib",
@@ -134,9 +164,20 @@ int main(int argc, char **argv)
 		for (int rep = 0; rep < options.repetitions; rep++) {
 			bench_progress("%s: %s, repetition %d of %d", BENCH, name, rep + 1,
 				       options.repetitions);
-			for (size_t k = 0; k < KINDS; k++)
-				run_one(&options, name, &area, kinds[(k + (size_t)rep) % KINDS], rep);
-			run_damon(&options, name, &area, rep);
+			for (size_t k = 0; k <= KINDS; k++) {
+				if (memories[m] == BENCH_THP && (rep || k)) {
+					bench_area_unmap(&area);
+					if (bench_area_map(memories[m], len, &area, why,
+							   sizeof(why)) < 0)
+						bench_fail("%s: %s", name, why);
+					bench_area_fill(&area, 1);
+				}
+				if (k == KINDS)
+					run_damon(&options, name, &area, rep);
+				else
+					run_one(&options, name, &area,
+						kinds[(k + (size_t)rep) % KINDS], rep);
+			}
 		}
 		bench_area_unmap(&area);
 	}
