@@ -29,6 +29,7 @@ void bench_parse(int argc, char **argv, const char *usage, uint64_t default_size
 		{ "size", required_argument, NULL, 's' },
 		{ "smoke", no_argument, NULL, 'k' },
 		{ "only", required_argument, NULL, 'o' },
+		{ "input", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -69,12 +70,15 @@ void bench_parse(int argc, char **argv, const char *usage, uint64_t default_size
 		case 'o':
 			options->only = optarg;
 			break;
+		case 'i':
+			options->input = optarg;
+			break;
 		case 'h':
-			printf("usage: %s [--reps N] [--size BYTES] [--smoke] [--only CASE]\n%s",
+			printf("usage: %s [--reps N] [--size BYTES] [--smoke] [--only CASE] [--input FILE]\n%s",
 			       argv[0], usage);
 			exit(0);
 		default:
-			fprintf(stderr, "usage: %s [--reps N] [--size BYTES] [--smoke] [--only CASE]\n",
+			fprintf(stderr, "usage: %s [--reps N] [--size BYTES] [--smoke] [--only CASE] [--input FILE]\n",
 				argv[0]);
 			exit(2);
 		}

@@ -21,6 +21,7 @@ struct bench_options {
 	bool smoke;		/* --smoke: tiny sizes, one repetition */
 	const char *where;	/* $WSET_BENCH_WHERE, else "native" */
 	const char *only;	/* --only CASE: run the cases containing it */
+	const char *input;	/* --input FILE: pages to work on (tiers: a guest's RAM) */
 };
 
 /* Parses argv; exits 2 with a message naming the bad value. */

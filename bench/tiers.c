@@ -6,16 +6,21 @@
  * compression ratio, for two contents:
  *   demo: the demo VMM's pages (a pseudo-random pattern: incompressible,
  *         so the compressed tiers refuse them and the row says how many);
- *   text: short text lines, as much of a guest's page cache holds.
+ *   text: short text lines, as much of a guest's page cache holds;
+ *   guest: with --input FILE, pages of a real guest's RAM (bench/guest-ram
+ *          writes one), taken evenly over the whole file.
  * Competitors: compressed-lz4, compressed-zstd, file (the baseline), redis
  * (a redis-server this program starts on a unix socket, append-only file
  * fsynced always, as the tests run it).  Every page is checked on the way
  * back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../tests/redis_server.h"
 #include "bench.h"
@@ -44,6 +49,41 @@ static void fill(uint8_t *data, uint64_t pages, bool text)
 			snprintf((char *)page + off, 64, "page %llu line %zu of the text",
 				 (unsigned long long)p, off / 64);
 	}
+}
+
+/*
+ * pages pages of the file, evenly spread over it (all of them when it
+ * holds fewer); returns how many were read, or 0 with why[] set.
+ */
+static uint64_t read_guest(const char *path, uint8_t *data, uint64_t pages,
+			   char *why, size_t why_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	uint64_t have, stride;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(why, why_len, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	have = (uint64_t)st.st_size / PAGE;
+	if (have < pages)
+		pages = have;
+	stride = pages ? have / pages : 1;
+	for (uint64_t p = 0; p < pages; p++) {
+		if (pread(fd, data + p * PAGE, PAGE, (off_t)(p * stride * PAGE)) != PAGE) {
+			snprintf(why, why_len, "%s: short read at page %llu", path,
+				 (unsigned long long)(p * stride));
+			close(fd);
+			return 0;
+		}
+	}
+	close(fd);
+	if (!pages)
+		snprintf(why, why_len, "%s holds no whole page", path);
+	return pages;
 }
 
 static int open_tier(enum competitor which, const struct redis_server *server,
@@ -166,12 +206,24 @@ int main(int argc, char **argv)
 	if (!data || !latency)
 		bench_fail("out of memory");
 	have_redis = redis_server_create(&server, NULL, why, sizeof(why)) == 0;
-	for (int content = 0; content < 2; content++) {
-		const char *name = content ? "text" : "demo";
+	for (int content = 0; content < 3; content++) {
+		static const char *const contents[] = { "demo", "text", "guest" };
+		const char *name = contents[content];
+		uint64_t count = pages;
 
 		if (!bench_selected(&options, name))
 			continue;
-		fill(data, pages, content);
+		if (content == 2) {
+			if (!options.input)
+				continue;
+			count = read_guest(options.input, data, pages, why, sizeof(why));
+			if (!count) {
+				bench_skip(&options, BENCH, name, "%s", why);
+				continue;
+			}
+		} else {
+			fill(data, pages, content == 1);
+		}
 		if (!have_redis)
 			bench_skip(&options, BENCH, name, "redis: %s", why);
 		for (int rep = 0; rep < options.repetitions; rep++) {
@@ -180,7 +232,7 @@ int main(int argc, char **argv)
 			for (int c = 0; c < COMPETITORS; c++)
 				if (c != REDIS || have_redis)
 					run(&options, name, (enum competitor)c, &server,
-					    rep, data, pages, latency);
+					    rep, data, count, latency);
 		}
 	}
 	if (have_redis)
