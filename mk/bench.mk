@@ -35,6 +35,7 @@ bench:
 BENCH_TEST_PROGRAMS := $(addprefix build/tests/bench/,$(BENCH_NAMES))
 BENCH_GUEST_PROGRAMS := $(addprefix build/guest/bin/bench/,$(BENCH_NAMES))
 WSET_TEST_LISTS += bench/tests.list
+WSET_NATIVE_TEST_LISTS += bench/tests-native.list
 tests: $(BENCH_TEST_PROGRAMS)
 guest-tests: $(BENCH_GUEST_PROGRAMS)
 
