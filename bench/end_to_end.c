@@ -16,7 +16,8 @@
  *   zram-swap  in a memory cgroup limited to what wset left resident in
  *              the same repetition, with kernel swap on a zram device.
  * Measured: requests per second over the window after a warm-up, and
- * memcached's resident memory (VmRSS) at its end.
+ * memcached's resident memory (VmRSS) at its end; also the RAM it costs
+ * in all, with what zram's pool holds (and wset's store on a tmpfs).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -691,6 +692,7 @@ static bool cgroup_create(uint64_t limit, char *why, size_t why_len)
 struct outcome {
 	double ops_per_s;
 	uint64_t resident, store, swapped, swap_ram;
+	bool store_in_ram;	/* the store directory is a tmpfs */
 };
 
 static void run_competitor(const struct settings *settings, enum competitor competitor,
@@ -714,7 +716,13 @@ static void run_competitor(const struct settings *settings, enum competitor comp
 	skewed(&work, settings->warm_seconds);
 	outcome->ops_per_s = skewed(&work, settings->measure_seconds);
 	outcome->resident = resident_bytes(undo.server);
-	outcome->store = competitor == WSET ? store_bytes(undo.server) : 0;
+	if (competitor == WSET) {
+		struct statfs fs;
+
+		outcome->store = store_bytes(undo.server);
+		outcome->store_in_ram = statfs(undo.store_dir, &fs) == 0 &&
+					(unsigned long)fs.f_type == TMPFS_MAGIC_NUMBER;
+	}
 	snprintf(path, sizeof(path), "/sys/block/zram%d/mm_stat", undo.zram_id);
 	if (competitor == ZRAM_SWAP && read_u64s(path, zram, 3)) {
 		outcome->swapped = zram[0];	/* orig_data_size */
@@ -820,6 +828,9 @@ int main(int argc, char **argv)
 			line = bench_sample(&options, BENCH, CASE, competitor_names[k], rep);
 			bench_set_double(line, "ops_per_s", outcome.ops_per_s);
 			bench_set_u64(line, "resident_bytes", outcome.resident);
+			/* What the application costs in RAM: zram's pool is RAM. */
+			bench_set_u64(line, "ram_bytes", outcome.resident + outcome.swap_ram +
+				      (outcome.store_in_ram ? outcome.store : 0));
 			bench_set_u64(line, "data_bytes", settings.keys * VALUE_SIZE);
 			if (k == WSET)
 				bench_set_u64(line, "store_bytes", outcome.store);
