@@ -46,3 +46,6 @@ build/tests/bench/%: build/bench/%
 build/guest/bin/bench/%: build/bench/static/%
 	@mkdir -p $(dir $@)
 	cp $< $@
+
+# Row 7 runs memcached under wset-run, which it finds in ../tools.
+build/bench/end_to_end: | build/tools/wset-run build/tools/libwset-run.so

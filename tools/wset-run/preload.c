@@ -6,6 +6,9 @@
  *   - a shared mapping of QEMU's memory-backend-memfd (also as mapped by a
  *     vhost-user backend, which receives the same memfd);
  *   - a shared mapping of a hugetlbfs file (-mem-path, memory-backend-file);
+ *   - a shared mapping of at least WSET_RUN_MIN_RAM bytes of a tmpfs file
+ *     (memory-backend-file on /dev/shm, or an application's item memory
+ *     such as memcached --memory-file);
  *   - a private anonymous MAP_FIXED read-write mapping of at least
  *     WSET_RUN_MIN_RAM bytes (QEMU's plain RAM: a reservation activated in
  *     place).
@@ -36,6 +39,9 @@
 
 #ifndef HUGETLBFS_MAGIC
 #define HUGETLBFS_MAGIC 0x958458f6
+#endif
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
 #endif
 #define MAX_RAM 64
 #define EXPORT __attribute__((visibility("default")))
@@ -136,11 +142,16 @@ static bool is_guest_memfd(int fd)
 	       strncmp(target, "/memfd:memory-backend-memfd", 27) == 0;
 }
 
-static bool is_hugetlbfs(int fd)
+static bool is_filesystem(int fd, unsigned long magic)
 {
 	struct statfs fs;
 
-	return fstatfs(fd, &fs) == 0 && (unsigned long)fs.f_type == HUGETLBFS_MAGIC;
+	return fstatfs(fd, &fs) == 0 && (unsigned long)fs.f_type == magic;
+}
+
+static bool is_hugetlbfs(int fd)
+{
+	return is_filesystem(fd, HUGETLBFS_MAGIC);
 }
 
 static bool looks_like_ram(size_t length, int prot, int flags, int fd)
@@ -156,7 +167,8 @@ static bool looks_like_ram(size_t length, int prot, int flags, int fd)
 	}
 	if (fd >= 0)
 		return (flags & MAP_TYPE) == MAP_SHARED &&
-		       (is_guest_memfd(fd) || is_hugetlbfs(fd));
+		       (is_guest_memfd(fd) || is_hugetlbfs(fd) ||
+			(length >= settings.min_ram && is_filesystem(fd, TMPFS_MAGIC)));
 	return (flags & (MAP_ANONYMOUS | MAP_FIXED)) == (MAP_ANONYMOUS | MAP_FIXED) &&
 	       (flags & MAP_TYPE) == MAP_PRIVATE && length >= settings.min_ram;
 }
@@ -224,7 +236,8 @@ static void hand_over(void *addr, size_t length, int fd, off_t offset)
 	ram[ram_count].id = id;
 	ram_count++;
 	say("guest RAM at %p, %zu MiB (%s) %s", addr, length >> 20,
-	    fd < 0 ? "anonymous" : is_hugetlbfs(fd) ? "hugetlbfs" : "memfd",
+	    fd < 0 ? "anonymous" : is_hugetlbfs(fd) ? "hugetlbfs" :
+	    is_guest_memfd(fd) ? "memfd" : "tmpfs",
 	    settings.in_process ? "tracked in process" :
 	    ram_count == 1 ? "handed to wsetd" : "added (hotplug)");
 	if (ram_count == 1 && helper)
