@@ -67,8 +67,8 @@ static void *floor_serve(void *arg)
 }
 
 /* Touch every page in order, one timed read each; checks the content. */
-static void touch(struct bench_area *area, const uint64_t *order, uint64_t pages,
-		  uint64_t seed, uint64_t *latency)
+static void touch(const char *who, struct bench_area *area, const uint64_t *order,
+		  uint64_t pages, uint64_t seed, uint64_t *latency)
 {
 	for (uint64_t i = 0; i < pages; i++) {
 		volatile uint64_t *at =
@@ -77,8 +77,12 @@ static void touch(struct bench_area *area, const uint64_t *order, uint64_t pages
 
 		latency[i] = bench_now_ns() - start;
 		if (value != bench_pattern(order[i], seed))
-			bench_fail("page %llu came back with the wrong content",
-				   (unsigned long long)order[i]);
+			bench_fail("%s, %s memory: page %llu (touch %llu of %llu) came back "
+				   "with the wrong content: %#llx, expected %#llx", who,
+				   bench_memory_name(area->kind), (unsigned long long)order[i],
+				   (unsigned long long)i + 1, (unsigned long long)pages,
+				   (unsigned long long)value,
+				   (unsigned long long)bench_pattern(order[i], seed));
 	}
 }
 
@@ -106,7 +110,7 @@ static void run_floor(struct bench_area *area, const uint64_t *order,
 		bench_fail("floor: discarding the area: %s", strerror(errno));
 	if (pipe(h.stop) < 0 || pthread_create(&thread, NULL, floor_serve, &h))
 		bench_fail("floor: handler thread");
-	touch(area, order, area->len / area->page_size, seed, latency);
+	touch("floor", area, order, area->len / area->page_size, seed, latency);
 	if (write(h.stop[1], "", 1) != 1)
 		bench_fail("floor: stopping the handler");
 	pthread_join(thread, NULL);
@@ -132,7 +136,8 @@ static void run_wset(struct bench_area *area, const uint64_t *order,
 	if (evicted != area->len)
 		bench_fail("evicted %llu of %llu bytes", (unsigned long long)evicted,
 			   (unsigned long long)area->len);
-	touch(area, order, area->len / area->page_size, seed, latency);
+	touch(prefetch ? "wset" : "wset (prefetch off)", area, order,
+	      area->len / area->page_size, seed, latency);
 	if (wset_counters(ws, counters) < 0)
 		bench_fail("wset_counters refused the struct");
 	ret = wset_destroy(ws);
