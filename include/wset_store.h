@@ -61,6 +61,16 @@ int wset_compressed_store_open(const struct wset_compressed_config *config,
  * known; each page goes to the master of its key's slot, a batch as one
  * pipeline per node.  A MOVED or ASK answer reloads the map and the
  * request goes again (a put once, a get within get_retries).
+ *
+ * tls: the connection (to the server, or to every node of the cluster)
+ * goes through TLS with OpenSSL; the server's certificate must verify
+ * against tls_ca (NULL: the system's trust store) and name
+ * tls_server_name (NULL: host; an IP address is matched against the
+ * certificate's IP entries).  tls_cert and tls_key, both or neither, are
+ * the client certificate for a server that asks for one.
+ *
+ * The struct grows at its end, into reserved: start from
+ * WSET_REDIS_CONFIG_INIT (or zero it) and set the fields you use.
  */
 struct wset_redis_config {
 	const char *host;	  /* NULL: unix_path is used */
@@ -73,6 +83,12 @@ struct wset_redis_config {
 	unsigned int get_retries; /* 0: 5 */
 	uint64_t capacity_bytes;  /* 0: unbounded */
 	bool cluster;		  /* host:port is a node of a Redis Cluster */
+	bool tls;		  /* TLS over TCP (not with unix_path) */
+	const char *tls_ca;	  /* CA file (PEM) to verify the server */
+	const char *tls_cert;	  /* client certificate (PEM), NULL: none */
+	const char *tls_key;	  /* its private key (PEM) */
+	const char *tls_server_name; /* name the certificate must carry */
+	uint64_t reserved[8];	  /* zero */
 };
 
 #define WSET_REDIS_CONFIG_INIT                                               \

@@ -16,11 +16,13 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "redis_tls.h"
 #include "tier.h"
 
 #define REDIS_KEY_MAX 96
@@ -32,12 +34,15 @@ struct redis_node {
 	char host[64];		/* "" with unix_path (no cluster) */
 	unsigned int port;
 	redisContext *context;	/* NULL while disconnected */
+	SSL *ssl;		/* with tls: the connection over context's socket */
 };
 
 struct redis_store {
 	struct tier_store tier;
 	struct wset_redis_config config;
 	char *host, *unix_path, *user, *password, *vmm_name; /* our copies */
+	char *tls_server_name;
+	SSL_CTX *tls_context;	/* with tls, for every connection */
 	pthread_mutex_t lock;	/* protects the nodes, the slot map and sizes */
 	struct redis_node nodes[REDIS_NODES_MAX];
 	unsigned int node_count; /* 1 without cluster */
@@ -92,9 +97,36 @@ static void key_name(const struct redis_store *rs, uint64_t key, char *name)
 
 static void disconnect(struct redis_node *node)
 {
+	if (node->ssl)
+		SSL_free(node->ssl); /* no close_notify: the socket may be dead */
 	if (node->context)
 		redisFree(node->context);
+	node->ssl = NULL;
 	node->context = NULL;
+}
+
+/* The next reply on node's connection (sending what is pipelined first),
+ * in the clear or through TLS. */
+static int node_get_reply(struct redis_node *node, redisReply **reply)
+{
+	if (node->ssl)
+		return __wset_redis_tls_get_reply(node->context, node->ssl, (void **)reply);
+	return redisGetReply(node->context, (void **)reply);
+}
+
+/* redisCommand() on node's connection: the reply, NULL on I/O errors. */
+static redisReply *node_command(struct redis_node *node, const char *format, ...)
+{
+	redisReply *reply = NULL;
+	va_list args;
+	int ret;
+
+	va_start(args, format);
+	ret = redisvAppendCommand(node->context, format, args);
+	va_end(args);
+	if (ret != REDIS_OK || node_get_reply(node, &reply) != REDIS_OK)
+		return NULL;
+	return reply;
 }
 
 /* A context to node that answers, authenticated; with the lock held. */
@@ -106,6 +138,7 @@ static int connect_node(struct redis_store *rs, struct redis_node *node)
 	};
 	redisReply *reply;
 	redisContext *c;
+	int ret;
 
 	if (node->context)
 		return 0;
@@ -117,19 +150,28 @@ static int connect_node(struct redis_store *rs, struct redis_node *node)
 		redisFree(c);
 		return -ECONNREFUSED;
 	}
-	if (rs->password) {
-		reply = rs->user ? redisCommand(c, "AUTH %s %s", rs->user, rs->password)
-				 : redisCommand(c, "AUTH %s", rs->password);
-		if (!reply || reply->type == REDIS_REPLY_ERROR) {
-			if (reply)
-				freeReplyObject(reply);
-			redisFree(c);
-			return -EACCES;
-		}
-		freeReplyObject(reply);
-	}
 	node->context = c;
-	return 0;
+	if (rs->tls_context) {
+		ret = __wset_redis_tls_connect(rs->tls_context, c,
+					       rs->tls_server_name ?: node->host, &node->ssl);
+		if (ret < 0) {
+			disconnect(node);
+			return ret;
+		}
+	}
+	/* AUTH, or a PING: a server that does not speak our protocol (TLS
+	 * expected, or none) is refused here, not at the first page. */
+	if (rs->password)
+		reply = rs->user ? node_command(node, "AUTH %s %s", rs->user, rs->password)
+				 : node_command(node, "AUTH %s", rs->password);
+	else
+		reply = node_command(node, "PING");
+	ret = !reply ? -ECONNREFUSED : reply->type == REDIS_REPLY_ERROR ? -EACCES : 0;
+	if (reply)
+		freeReplyObject(reply);
+	if (ret < 0)
+		disconnect(node);
+	return ret;
 }
 
 /* CRC16/XMODEM (polynomial 0x1021, initial value 0), as Redis Cluster
@@ -221,7 +263,7 @@ static int load_slots(struct redis_store *rs)
 
 		if (connect_node(rs, node) < 0)
 			continue;
-		reply = redisCommand(node->context, "CLUSTER SLOTS");
+		reply = node_command(node, "CLUSTER SLOTS");
 		if (!reply) {
 			disconnect(node);
 			continue;
@@ -328,7 +370,7 @@ static void put_round(struct redis_store *rs, struct wset_store_io *io,
 		if (!node[i])
 			continue; /* never sent */
 		if (!node[i]->context ||
-		    redisGetReply(node[i]->context, (void **)&reply) != REDIS_OK)
+		    node_get_reply(node[i], &reply) != REDIS_OK)
 			reply = NULL;
 		io[i].result = reply_result(rs, node[i], reply);
 		if (reply)
@@ -401,7 +443,7 @@ static void get_round(struct redis_store *rs, struct wset_store_io *io,
 		if (!node[i])
 			continue; /* goes again next round */
 		if (!node[i]->context ||
-		    redisGetReply(node[i]->context, (void **)&reply) != REDIS_OK)
+		    node_get_reply(node[i], &reply) != REDIS_OK)
 			reply = NULL;
 		result = reply_result(rs, node[i], reply);
 		if (result == 0 && reply->type == REDIS_REPLY_NIL)
@@ -478,7 +520,7 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 			ret = ret ?: -ECONNREFUSED;
 			break;
 		}
-		reply = redisCommand(node->context, "DEL %s", name);
+		reply = node_command(node, "DEL %s", name);
 		ret = reply_result(rs, node, reply);
 		if (reply)
 			freeReplyObject(reply);
@@ -506,15 +548,14 @@ static int each_on_node(struct redis_store *rs, struct redis_node *node,
 	snprintf(pattern, sizeof(pattern), "wset:%s:*", rs->vmm_name);
 	do {
 		redisReply *reply = ret ? NULL :
-			redisCommand(node->context, "SCAN %s MATCH %s COUNT 1000", cursor,
-				     pattern);
+			node_command(node, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
 
 		ret = ret ?: reply_result(rs, node, reply);
 		if (ret == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2))
 			ret = -EIO;
 		for (size_t i = 0; ret == 0 && i < reply->element[1]->elements; i++) {
 			const char *name = reply->element[1]->element[i]->str;
-			redisReply *length = redisCommand(node->context, "STRLEN %s", name);
+			redisReply *length = node_command(node, "STRLEN %s", name);
 			char *end;
 			uint64_t key = strtoull(name + prefix, &end, 16);
 
@@ -584,6 +625,9 @@ static void redis_close(void *priv)
 	free(rs->user);
 	free(rs->password);
 	free(rs->vmm_name);
+	free(rs->tls_server_name);
+	if (rs->tls_context)
+		SSL_CTX_free(rs->tls_context);
 	free(rs);
 }
 
@@ -634,7 +678,8 @@ int wset_redis_store_open(const struct wset_redis_config *config,
 	    (!config->host && !config->unix_path) || config->port > 65535 ||
 	    (config->user && !config->password) ||
 	    (config->cluster && !config->host) ||
-	    (config->host && strlen(config->host) >= sizeof(rs->nodes[0].host)))
+	    (config->host && strlen(config->host) >= sizeof(rs->nodes[0].host)) ||
+	    (config->tls && !config->host) || !config->tls_cert != !config->tls_key)
 		return -EINVAL;
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
@@ -651,6 +696,7 @@ int wset_redis_store_open(const struct wset_redis_config *config,
 	rs->user = copy(config->user, &failed);
 	rs->password = copy(config->password, &failed);
 	rs->vmm_name = copy(config->vmm_name, &failed);
+	rs->tls_server_name = copy(config->tls_server_name, &failed);
 	pthread_mutex_init(&rs->lock, NULL);
 	/* The configured server; with cluster, the first node asked for the
 	 * slot map. */
@@ -665,6 +711,13 @@ int wset_redis_store_open(const struct wset_redis_config *config,
 	if (failed) {
 		redis_close(rs);
 		return -ENOMEM;
+	}
+	if (config->tls) {
+		ret = __wset_redis_tls_context(config, &rs->tls_context);
+		if (ret < 0) {
+			redis_close(rs);
+			return ret;
+		}
 	}
 	/* Say at once when Redis is not there or refuses the credentials. */
 	lock(rs, &guard);

@@ -60,6 +60,11 @@ struct wsetd_options {
 	unsigned int redis_timeout_ms;
 	uint64_t redis_capacity;
 	bool redis_cluster;	  /* redis_address is a node of a Redis Cluster */
+	bool redis_tls;		  /* through TLS (OpenSSL) */
+	char redis_tls_ca[4096];  /* "" for none: each an absolute path */
+	char redis_tls_cert[4096];
+	char redis_tls_key[4096];
+	char redis_tls_server_name[256];
 };
 
 /* The command line, kept so that a reload applies it again over the file. */
