@@ -59,8 +59,11 @@ int wset_compressed_store_open(const struct wset_compressed_config *config,
  * cluster: host:port is one node of a Redis Cluster (TCP only).  The slot
  * map is read from it (CLUSTER SLOTS) and, when it is down, from any node
  * known; each page goes to the master of its key's slot, a batch as one
- * pipeline per node.  A MOVED or ASK answer reloads the map and the
- * request goes again (a put once, a get within get_retries).
+ * pipeline per node.  A MOVED answer reloads the map and the request goes
+ * again (a put once, a get within get_retries).  An ASK answer (a slot
+ * being migrated) sends that request alone to the node named, after
+ * ASKING, without touching the map; redirect_count in the tier's stats
+ * counts them.
  *
  * tls: the connection (to the server, or to every node of the cluster)
  * goes through TLS with OpenSSL; the server's certificate must verify
@@ -124,6 +127,9 @@ struct wset_tier_stats {
 	uint64_t moved_down;	/* pages moved to the tier below */
 	uint64_t put_latency[WSET_TIER_LATENCY_BUCKETS];
 	uint64_t get_latency[WSET_TIER_LATENCY_BUCKETS];
+	uint64_t redirects;	/* requests sent on to another server (Redis
+				 * Cluster ASK), from the tier's redirect_count */
+	uint64_t reserved[7];	/* zero: room to grow */
 };
 
 /* Fill *stats for tier index of chain; -ENOENT past the last tier. */

@@ -611,5 +611,6 @@ int wset_chain_tier_stats(struct wset_store *store, unsigned int index,
 	stats->puts = one.put_count;
 	stats->gets = one.get_count;
 	stats->errors = one.error_count;
+	stats->redirects = one.redirect_count;
 	return 0;
 }

@@ -8,8 +8,13 @@
  * map comes from CLUSTER SLOTS on the configured node (then on any node
  * known), each key goes to the master of its slot (CRC16 of the key; our
  * keys have no hash tag), and a batch is one pipeline per node.  A MOVED
- * or ASK answer (slots moved by a resharding or a failover) marks the map
- * stale: it is loaded again and the request goes again, as a retry.
+ * answer (slots moved by a resharding or a failover) marks the map stale:
+ * it is loaded again and the request goes again, as a retry.  An ASK
+ * answer (the slot is being migrated and this key is already on the
+ * importing node) is followed at once and only for that request: ASKING,
+ * then the command, to the node it names, once the pipelines of the round
+ * are read; the map stays as it is, since the slot still belongs to the
+ * node that answered.
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -51,6 +56,7 @@ struct redis_store {
 	struct key_map sizes;	/* key -> length + 1, for stored_bytes */
 	uint64_t stored_bytes;
 	struct tier_counts counts;
+	uint64_t redirect_count; /* ASK answers followed (tier_count()) */
 };
 
 /*
@@ -297,12 +303,34 @@ static struct redis_node *node_for(struct redis_store *rs, const char *name)
 	return connect_node(rs, node) == 0 ? node : NULL;
 }
 
+/* The node an ASK answer names: "ASK <slot> <host>:<port>"; NULL when
+ * it names none we can reach. */
+static struct redis_node *asked_node(struct redis_store *rs, const char *answer)
+{
+	const char *address = strchr(answer + strlen("ASK "), ' ');
+	const char *colon = address ? strrchr(address, ':') : NULL;
+	char host[sizeof(rs->nodes[0].host)];
+	unsigned long port;
+	char *end;
+
+	if (!colon || colon == address + 1 || (size_t)(colon - address - 1) >= sizeof(host))
+		return NULL;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - address - 1), address + 1);
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || !port || port > 65535)
+		return NULL;
+	return node_named(rs, host, (unsigned int)port);
+}
+
 /* What a reply (or its absence) means; drops the connection on I/O errors.
  * -EAGAIN: the cluster moved the slot; the map is reloaded before the
- * next request. */
+ * next request.  With asked, an ASK answer is -EAGAIN too, with the node
+ * to ask in *asked and the map left alone; without, it is taken as MOVED. */
 static int reply_result(struct redis_store *rs, struct redis_node *node,
-			redisReply *reply)
+			redisReply *reply, struct redis_node **asked)
 {
+	if (asked)
+		*asked = NULL;
 	if (!reply) {
 		/* Timeout or connection lost: the context is unusable. */
 		disconnect(node);
@@ -311,6 +339,11 @@ static int reply_result(struct redis_store *rs, struct redis_node *node,
 		return -EIO;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
+		if (asked && !strncmp(reply->str, "ASK ", 4)) {
+			*asked = asked_node(rs, reply->str);
+			if (*asked)
+				return -EAGAIN;
+		}
 		if (!strncmp(reply->str, "MOVED ", 6) || !strncmp(reply->str, "ASK ", 4)) {
 			rs->slots_stale = true;
 			return -EAGAIN;
@@ -318,6 +351,34 @@ static int reply_result(struct redis_store *rs, struct redis_node *node,
 		return strncmp(reply->str, "OOM", 3) == 0 ? -ENOSPC : -EIO;
 	}
 	return 0;
+}
+
+/* A command to the node an ASK answer named, after ASKING (which is good
+ * for the next command only); with the lock held and no pipeline pending
+ * on that node.  The command's reply, NULL on I/O errors. */
+static redisReply *asked_command(struct redis_store *rs, struct redis_node *node,
+				 const char *format, ...)
+{
+	redisReply *asking = NULL, *reply = NULL;
+	va_list args;
+	int ret;
+
+	if (connect_node(rs, node) < 0)
+		return NULL;
+	tier_count(&rs->redirect_count, 1);
+	va_start(args, format);
+	ret = redisAppendCommand(node->context, "ASKING") == REDIS_OK &&
+	      redisvAppendCommand(node->context, format, args) == REDIS_OK;
+	va_end(args);
+	if (!ret || node_get_reply(node, &asking) != REDIS_OK ||
+	    node_get_reply(node, &reply) != REDIS_OK) {
+		if (asking)
+			freeReplyObject(asking);
+		disconnect(node);
+		return NULL;
+	}
+	freeReplyObject(asking); /* +OK; an error shows in the command's reply */
+	return reply;
 }
 
 static void note_size(struct redis_store *rs, uint64_t key, size_t len)
@@ -332,10 +393,26 @@ static void note_size(struct redis_store *rs, uint64_t key, size_t len)
 	rs->stored_bytes += len;
 }
 
+/* The result of a SET's reply. */
+static void put_result(struct redis_store *rs, struct redis_node *node,
+		       redisReply *reply, struct wset_store_io *io,
+		       struct redis_node **asked)
+{
+	io->result = reply_result(rs, node, reply, asked);
+	if (reply)
+		freeReplyObject(reply);
+	if (io->result == 0) {
+		note_size(rs, io->key, io->iov[0].iov_len);
+		tier_count(&rs->counts.put_count, 1);
+	}
+}
+
 /* One pipelined round of SETs (one pipeline per node) for the requests
- * still at -EAGAIN; with the lock held. */
+ * still at -EAGAIN, then the ASK redirects one by one; with the lock held.
+ * node and asked have count entries. */
 static void put_round(struct redis_store *rs, struct wset_store_io *io,
-		      unsigned int count, struct redis_node **node)
+		      unsigned int count, struct redis_node **node,
+		      struct redis_node **asked)
 {
 	int ret = connect_locked(rs);
 
@@ -367,18 +444,25 @@ static void put_round(struct redis_store *rs, struct wset_store_io *io,
 	for (unsigned int i = 0; i < count; i++) {
 		redisReply *reply = NULL;
 
+		asked[i] = NULL;
 		if (!node[i])
 			continue; /* never sent */
 		if (!node[i]->context ||
 		    node_get_reply(node[i], &reply) != REDIS_OK)
 			reply = NULL;
-		io[i].result = reply_result(rs, node[i], reply);
-		if (reply)
-			freeReplyObject(reply);
-		if (io[i].result == 0) {
-			note_size(rs, io[i].key, io[i].iov[0].iov_len);
-			tier_count(&rs->counts.put_count, 1);
-		}
+		put_result(rs, node[i], reply, &io[i], &asked[i]);
+	}
+	/* Every pipeline is read: the asked nodes have nothing pending. */
+	for (unsigned int i = 0; i < count; i++) {
+		char name[REDIS_KEY_MAX];
+
+		if (!asked[i])
+			continue;
+		key_name(rs, io[i].key, name);
+		put_result(rs, asked[i],
+			   asked_command(rs, asked[i], "SET %s %b", name, io[i].iov[0].iov_base,
+					 io[i].iov[0].iov_len),
+			   &io[i], NULL);
 	}
 }
 
@@ -388,7 +472,7 @@ static void put_round(struct redis_store *rs, struct wset_store_io *io,
  * once, after the map is reloaded. */
 static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
 {
-	struct redis_node **node = malloc((count ? count : 1) * sizeof(*node));
+	struct redis_node **node = malloc((count ? count : 1) * 2 * sizeof(*node));
 	struct redis_store *rs = priv;
 	struct pipe_guard guard;
 
@@ -396,7 +480,7 @@ static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int co
 		io[i].result = node ? -EAGAIN : -ENOMEM;
 	lock(rs, &guard);
 	for (int round = 0; node && round < 2; round++)
-		put_round(rs, io, count, node);
+		put_round(rs, io, count, node, node + count);
 	unlock(rs, &guard);
 	free(node);
 	for (unsigned int i = 0; i < count; i++) {
@@ -417,10 +501,33 @@ static int redis_put(void *priv, uint64_t key, const void *data, size_t len)
 	return io.result;
 }
 
+/* The result of a GET's reply, into io. */
+static void get_result(struct redis_store *rs, struct redis_node *node,
+		       redisReply *reply, struct wset_store_io *io,
+		       struct redis_node **asked)
+{
+	int result = reply_result(rs, node, reply, asked);
+
+	if (result == 0 && reply->type == REDIS_REPLY_NIL)
+		result = -ENOENT;
+	else if (result == 0 && (io->iovcnt != 1 || reply->type != REDIS_REPLY_STRING ||
+				 (size_t)reply->len != io->iov[0].iov_len))
+		result = -EIO;
+	else if (result == 0)
+		memcpy(io->iov[0].iov_base, reply->str, (size_t)reply->len);
+	/* A broken connection: this and the rest go again next round (as
+	 * does a moved slot, -EAGAIN already). */
+	io->result = result == -EIO && !node->context ? -EAGAIN : result;
+	if (reply)
+		freeReplyObject(reply);
+}
+
 /* One pipelined round of GETs (one pipeline per node) for the requests
- * not yet answered (result -EAGAIN); with the lock held. */
+ * not yet answered (result -EAGAIN), then the ASK redirects one by one;
+ * with the lock held.  node and asked have count entries. */
 static void get_round(struct redis_store *rs, struct wset_store_io *io,
-		      unsigned int count, struct redis_node **node)
+		      unsigned int count, struct redis_node **node,
+		      struct redis_node **asked)
 {
 	int ret = connect_locked(rs);
 
@@ -438,33 +545,31 @@ static void get_round(struct redis_store *rs, struct wset_store_io *io,
 	}
 	for (unsigned int i = 0; i < count; i++) {
 		redisReply *reply = NULL;
-		int result;
 
+		asked[i] = NULL;
 		if (!node[i])
 			continue; /* goes again next round */
 		if (!node[i]->context ||
 		    node_get_reply(node[i], &reply) != REDIS_OK)
 			reply = NULL;
-		result = reply_result(rs, node[i], reply);
-		if (result == 0 && reply->type == REDIS_REPLY_NIL)
-			result = -ENOENT;
-		else if (result == 0 && (io[i].iovcnt != 1 || reply->type != REDIS_REPLY_STRING ||
-					 (size_t)reply->len != io[i].iov[0].iov_len))
-			result = -EIO;
-		else if (result == 0)
-			memcpy(io[i].iov[0].iov_base, reply->str, (size_t)reply->len);
-		/* A broken connection: this and the rest go again next round
-		 * (as does a moved slot, -EAGAIN already). */
-		io[i].result = result == -EIO && !node[i]->context ? -EAGAIN : result;
-		if (reply)
-			freeReplyObject(reply);
+		get_result(rs, node[i], reply, &io[i], &asked[i]);
+	}
+	/* Every pipeline is read: the asked nodes have nothing pending. */
+	for (unsigned int i = 0; i < count; i++) {
+		char name[REDIS_KEY_MAX];
+
+		if (!asked[i])
+			continue;
+		key_name(rs, io[i].key, name);
+		get_result(rs, asked[i], asked_command(rs, asked[i], "GET %s", name), &io[i],
+			   NULL);
 	}
 }
 
 /* Pipelined GETs, with the same reconnect and retries as a single get. */
 static int redis_get_batch(void *priv, struct wset_store_io *io, unsigned int count)
 {
-	struct redis_node **node = malloc((count ? count : 1) * sizeof(*node));
+	struct redis_node **node = malloc((count ? count : 1) * 2 * sizeof(*node));
 	struct redis_store *rs = priv;
 	struct pipe_guard guard;
 
@@ -476,7 +581,7 @@ static int redis_get_batch(void *priv, struct wset_store_io *io, unsigned int co
 		if (attempt)
 			usleep(10000u * attempt);
 		lock(rs, &guard);
-		get_round(rs, io, count, node);
+		get_round(rs, io, count, node, node + count);
 		unlock(rs, &guard);
 		for (unsigned int i = 0; i < count; i++)
 			waiting |= io[i].result == -EAGAIN;
@@ -512,7 +617,7 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 	lock(rs, &guard);
 	key_name(rs, key, name);
 	for (int round = 0; round < 2; round++) {
-		struct redis_node *node;
+		struct redis_node *node, *asked;
 
 		ret = connect_locked(rs);
 		node = ret == 0 ? node_for(rs, name) : NULL;
@@ -521,9 +626,15 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 			break;
 		}
 		reply = node_command(node, "DEL %s", name);
-		ret = reply_result(rs, node, reply);
+		ret = reply_result(rs, node, reply, &asked);
 		if (reply)
 			freeReplyObject(reply);
+		if (asked) {
+			reply = asked_command(rs, asked, "DEL %s", name);
+			ret = reply_result(rs, asked, reply, NULL);
+			if (reply)
+				freeReplyObject(reply);
+		}
 		if (ret != -EAGAIN)
 			break; /* a moved slot goes once more */
 	}
@@ -550,7 +661,7 @@ static int each_on_node(struct redis_store *rs, struct redis_node *node,
 		redisReply *reply = ret ? NULL :
 			node_command(node, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
 
-		ret = ret ?: reply_result(rs, node, reply);
+		ret = ret ?: reply_result(rs, node, reply, NULL);
 		if (ret == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2))
 			ret = -EIO;
 		for (size_t i = 0; ret == 0 && i < reply->element[1]->elements; i++) {
@@ -559,7 +670,7 @@ static int each_on_node(struct redis_store *rs, struct redis_node *node,
 			char *end;
 			uint64_t key = strtoull(name + prefix, &end, 16);
 
-			ret = reply_result(rs, node, length);
+			ret = reply_result(rs, node, length, NULL);
 			if (ret == 0 && (*end || length->type != REDIS_REPLY_INTEGER))
 				ret = -EIO;
 			if (ret == 0) {
@@ -609,6 +720,7 @@ static int redis_stats(void *priv, struct wset_store_stats *stats)
 	stored_bytes = rs->stored_bytes;
 	pthread_mutex_unlock(&rs->lock);
 	tier_report(&rs->counts, stored_bytes, rs->config.capacity_bytes, stats);
+	stats->redirect_count = tier_load(&rs->redirect_count);
 	return 0;
 }
 

@@ -4,11 +4,15 @@
  * builds on loopback (redis-server with cluster-enabled, then redis-cli
  * --cluster create): pages spread over every master, come back intact
  * after a resharding moved a third of the slots (MOVED answers reload the
- * slot map, for gets and for puts), are listed once each, fail (never
- * read wrong) while their master is down and come back with it.
+ * slot map, for gets and for puts), are listed once each, are found
+ * through ASK while a slot is half migrated (MIGRATING/IMPORTING and
+ * MIGRATE of some of its keys, by hand), fail (never read wrong) while
+ * their master is down and come back with it.
  * usage: redis_cluster
  */
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -193,6 +197,113 @@ static void get_all(struct wset_store *store, unsigned int *failed, unsigned int
 	}
 }
 
+static uint64_t redirects(struct wset_store *store)
+{
+	struct wset_store_stats stats = { 0 };
+
+	store->ops->stats(store->priv, &stats);
+	return stats.redirect_count;
+}
+
+/* The master holding page's key now; -1 if none. */
+static int owner_of(size_t page_index)
+{
+	char command[96];
+
+	snprintf(command, sizeof(command), "EXISTS wset:cluster-test:%zx", page_index * PAGE);
+	for (int n = 0; n < NODES; n++)
+		if (cli_number(nodes[n].port, command) == 1)
+			return n;
+	return -1;
+}
+
+/* Slots being migrated by hand, one page's key in each (our keys differ
+ * only in their offset and CRC16 spreads them one per slot). */
+#define MIGRATING 4
+
+struct migration {
+	long slot[MIGRATING];
+	size_t page[MIGRATING];
+	int from, to;
+};
+
+/* One redis-cli command to node n that must answer OK. */
+static bool cli_ok(int n, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+static bool cli_ok(int n, const char *format, ...)
+{
+	char command[256], out[64] = "";
+	va_list args;
+	bool ok;
+
+	va_start(args, format);
+	vsnprintf(command, sizeof(command), format, args);
+	va_end(args);
+	ok = cli(nodes[n].port, command, out, sizeof(out)) && !strcmp(out, "OK");
+	if (!ok)
+		tap_diag("redis-cli -p %u %s: %s", nodes[n].port, command, out);
+	return ok;
+}
+
+static bool migrate_key(const struct migration *m, size_t page_index)
+{
+	return cli_ok(m->from, "MIGRATE 127.0.0.1 %u wset:cluster-test:%zx 0 5000",
+		      nodes[m->to].port, page_index * PAGE);
+}
+
+/*
+ * Start migrating the slots of MIGRATING pages of one master to the next
+ * master (IMPORTING there, MIGRATING here) and MIGRATE the keys of the
+ * first half: the tier meets ASK for those, the source still serves the
+ * others.
+ */
+static bool migrate_half(struct migration *m)
+{
+	unsigned int found = 0;
+	char command[96];
+
+	m->from = owner_of(0);
+	if (m->from < 0)
+		return false;
+	m->to = (m->from + 1) % NODES;
+	for (size_t i = 0; i < PAGES && found < MIGRATING; i++) {
+		if (owner_of(i) != m->from)
+			continue;
+		snprintf(command, sizeof(command), "CLUSTER KEYSLOT wset:cluster-test:%zx",
+			 i * PAGE);
+		m->page[found] = i;
+		m->slot[found] = cli_number(nodes[0].port, command);
+		if (!cli_ok(m->to, "CLUSTER SETSLOT %ld IMPORTING %s", m->slot[found],
+			    nodes[m->from].id) ||
+		    !cli_ok(m->from, "CLUSTER SETSLOT %ld MIGRATING %s", m->slot[found],
+			    nodes[m->to].id))
+			return false;
+		found++;
+	}
+	for (unsigned int k = 0; k < MIGRATING / 2; k++)
+		if (!migrate_key(m, m->page[k]))
+			return false;
+	return found == MIGRATING;
+}
+
+/* End the migration: the other keys, then the slots, given to the target
+ * (first, so that it never answers MOVED back) and by the source; the
+ * third node, a replica since the first resharding emptied it, hears of
+ * it from them. */
+static bool migrate_rest(const struct migration *m)
+{
+	bool ok = true;
+
+	for (unsigned int k = MIGRATING / 2; k < MIGRATING; k++)
+		ok &= migrate_key(m, m->page[k]);
+	for (unsigned int k = 0; k < MIGRATING; k++)
+		ok &= cli_ok(m->to, "CLUSTER SETSLOT %ld NODE %s", m->slot[k],
+			     nodes[m->to].id) &&
+		      cli_ok(m->from, "CLUSTER SETSLOT %ld NODE %s", m->slot[k],
+			     nodes[m->to].id);
+	return ok && wait_cluster_ok();
+}
+
 static long keys_on(unsigned int n)
 {
 	return cli_number(nodes[n].port, "DBSIZE");
@@ -234,7 +345,7 @@ int main(void)
 	if (!mkdtemp(directory))
 		tap_bail("mkdtemp: %s", strerror(errno));
 	atexit(cleanup);
-	tap_plan(14);
+	tap_plan(18);
 
 	for (int n = 0; n < NODES; n++) {
 		nodes[n].port = pick_port(&state, n ? nodes[n - 1].port : 0);
@@ -301,6 +412,36 @@ int main(void)
 	       failed, wrong);
 	ret = store->ops->each(store->priv, count_key, &listed);
 	tap_ok(ret == 0 && listed == PAGES, "each lists every page once: %u (%d)", listed, ret);
+
+	/* A slot half migrated: ASK for the keys already on the target. */
+	{
+		uint64_t before = redirects(store), after_get, after_put;
+		const unsigned int moved = MIGRATING / 2;
+		struct migration migration;
+
+		ret = migrate_half(&migration);
+		tap_ok(ret, "%d slots migrating from master %d to master %d, the keys of %u "
+		       "moved over", MIGRATING, migration.from + 1, migration.to + 1, moved);
+		get_all(store, &failed, &wrong);
+		after_get = redirects(store);
+		tap_ok(failed == 0 && wrong == 0 && after_get - before == moved,
+		       "gets follow ASK to the importing master: %u failed, %u wrong, "
+		       "%" PRIu64 " redirects for %u moved keys", failed, wrong,
+		       after_get - before, moved);
+		fill(4);
+		failed = put_all(store);
+		get_all(store, &failed, &wrong);
+		after_put = redirects(store);
+		tap_ok(failed == 0 && wrong == 0 && after_put - after_get == 2 * moved,
+		       "puts during the migration follow ASK too and read back: %u failed, "
+		       "%u wrong, %" PRIu64 " redirects (puts and gets)", failed, wrong,
+		       after_put - after_get);
+		ret = migrate_rest(&migration);
+		get_all(store, &failed, &wrong);
+		tap_ok(ret && failed == 0 && wrong == 0 && redirects(store) == after_put,
+		       "after the migration ends, MOVED: %u failed, %u wrong, %" PRIu64
+		       " more redirects", failed, wrong, redirects(store) - after_put);
+	}
 
 	/* A master down: its pages fail, never read wrong, and come back. */
 	stop_node(&nodes[2]);
