@@ -132,6 +132,15 @@ struct wset_tier_stats {
 	uint64_t reserved[7];	/* zero: room to grow */
 };
 
+/*
+ * Since 1.1: the capacity the chain holds tier index to, in place of the
+ * tier's own (0: the tier's own again), for a tier that has none, such as
+ * the file store: beyond it the oldest pages move down.  -ENOENT past the
+ * last tier.
+ */
+int wset_chain_set_capacity(struct wset_store *chain, unsigned int index,
+			    uint64_t capacity_bytes);
+
 /* Fill *stats for tier index of chain; -ENOENT past the last tier. */
 int wset_chain_tier_stats(struct wset_store *chain, unsigned int index,
 			  struct wset_tier_stats *stats);

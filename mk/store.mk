@@ -1,14 +1,14 @@
 # libwset-store: the tiers (lib/store/) and the chain, a library of its own
 # so that libwset itself needs nothing beyond libc and pthreads.
 #
-#   make store          build/lib/libwset-store.so.1.0 (+ links), libwset-store.a
+#   make store          build/lib/libwset-store.so.1.1 (+ links), libwset-store.a
 #   make store-tests    tests/store/ programs in build/tests/store/ (native
 #                       only: they start redis-server, which the guest lacks)
 #
 # Depends on Debian's liblz4-dev, libzstd-dev, libhiredis-dev and libssl-dev
 # (vm/deps.sh); the TLS test also runs the openssl command.
 
-STORE_VERSION := 1.0
+STORE_VERSION := 1.1
 STORE_SONAME := libwset-store.so.1
 STORE_SRCS := $(wildcard lib/store/*.c)
 STORE_HDRS := include/wset_store.h include/wset.h $(wildcard lib/store/*.h)

@@ -99,6 +99,8 @@ static const struct option_description descriptions[] = {
 	  "oldest move down (0: unbounded)" },
 	{ "compress_threshold", KIND_UNSIGNED, FIELD(compress_threshold), 0, 65536,
 	  "0", "a page compressed to more bytes goes to the next tier (0: 3/4 page)" },
+	{ "file_capacity", KIND_BYTES, FIELD(file_capacity), 0, UINT64_MAX, "0",
+	  "bytes the file tier keeps per VMM before the oldest move down (0: unbounded)" },
 	{ "redis_address", KIND_ADDRESS, FIELD(redis_address), 0, 0, "127.0.0.1:6379",
 	  "the redis tier's server: host:port or a unix socket path" },
 	{ "redis_user", KIND_STRING, FIELD(redis_user), 0, 0, "",

@@ -54,6 +54,7 @@ struct wsetd_options {
 	unsigned int compression_level;
 	uint64_t compressed_capacity;
 	unsigned int compress_threshold;
+	uint64_t file_capacity;	  /* 0: unbounded */
 	char redis_address[256];  /* host:port or an absolute unix socket path */
 	char redis_user[64];
 	char redis_password[256];

@@ -166,6 +166,10 @@ int tiers_open(const struct wsetd_options *options, const char *vmm_name,
 	}
 	if (ret == 0) {
 		ret = wset_chain_open(tiers, chain->count, out);
+		/* The file store has no capacity of its own: the chain keeps it. */
+		for (unsigned int i = 0; ret == 0 && i < chain->count; i++)
+			if (chain->tiers[i] == TIER_FILE && options->file_capacity)
+				wset_chain_set_capacity(*out, i, options->file_capacity);
 		if (ret == 0)
 			return 0;
 		snprintf(error, error_size, "cannot chain the tiers: %s", strerror(-ret));
