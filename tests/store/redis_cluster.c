@@ -7,8 +7,10 @@
  * slot map, for gets and for puts), are listed once each, are found
  * through ASK while a slot is half migrated (MIGRATING/IMPORTING and
  * MIGRATE of some of its keys, by hand), fail (never read wrong) while
- * their master is down and come back with it.
- * usage: redis_cluster
+ * their master is down and come back with it.  With "tls", every node
+ * listens on a TLS port only (tls-cluster yes: the cluster bus too) and
+ * the tier connects to each one through TLS with a client certificate.
+ * usage: redis_cluster [tls]
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,6 +24,7 @@
 #include <time.h>
 
 #include "testlib.h"
+#include "tls_certificates.h"
 #include "wset_store.h"
 
 #define NODES 3
@@ -37,6 +40,8 @@ struct node {
 static struct node nodes[NODES];
 static char directory[64];
 static uint8_t pages[PAGES][PAGE];
+static bool tls;
+static char tls_flags[320]; /* redis-cli's, "" without tls */
 
 static bool port_free(unsigned int port)
 {
@@ -68,11 +73,12 @@ static unsigned int pick_port(uint64_t *state, unsigned int taken)
 /* The first line redis-cli prints for a command to port, in out. */
 static bool cli(unsigned int port, const char *command, char *out, size_t size)
 {
-	char line[256];
+	char line[1024];
 	FILE *pipe;
 	bool got;
 
-	snprintf(line, sizeof(line), "redis-cli -p %u %s 2>/dev/null", port, command);
+	snprintf(line, sizeof(line), "redis-cli %s -p %u %s 2>/dev/null", tls_flags, port,
+		 command);
 	pipe = popen(line, "r");
 	if (!pipe)
 		return false;
@@ -92,7 +98,7 @@ static long cli_number(unsigned int port, const char *command)
 
 static bool start_node(struct node *node)
 {
-	char port[16], config[128], dir[96];
+	char port[16], config[128], dir[96], file[3][96];
 
 	snprintf(port, sizeof(port), "%u", node->port);
 	snprintf(dir, sizeof(dir), "%s/%u", directory, node->port);
@@ -106,10 +112,21 @@ static bool start_node(struct node *node)
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(null, STDOUT_FILENO);
-		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-		       "--cluster-enabled", "yes", "--cluster-config-file", config,
-		       "--dir", dir, "--save", "", "--appendonly", "yes",
-		       "--appendfsync", "always", (char *)NULL);
+		snprintf(file[0], sizeof(file[0]), "%s/server.pem", directory);
+		snprintf(file[1], sizeof(file[1]), "%s/server.key", directory);
+		snprintf(file[2], sizeof(file[2]), "%s/ca.pem", directory);
+		if (tls)
+			execlp("redis-server", "redis-server", "--port", "0", "--tls-port", port,
+			       "--tls-cluster", "yes", "--tls-cert-file", file[0],
+			       "--tls-key-file", file[1], "--tls-ca-cert-file", file[2],
+			       "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+			       "--cluster-config-file", config, "--dir", dir, "--save", "",
+			       "--appendonly", "yes", "--appendfsync", "always", (char *)NULL);
+		else
+			execlp("redis-server", "redis-server", "--port", port, "--bind",
+			       "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file",
+			       config, "--dir", dir, "--save", "", "--appendonly", "yes",
+			       "--appendfsync", "always", (char *)NULL);
 		_exit(127);
 	}
 	for (int waited = 0; waited < 3000; waited++) {
@@ -329,13 +346,13 @@ static void cleanup(void)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct wset_redis_config config = WSET_REDIS_CONFIG_INIT;
 	uint64_t state = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 16;
 	unsigned int failed, wrong, listed = 0;
 	struct wset_store *store;
-	char command[512];
+	char command[1024];
 	long spread[NODES];
 	int ret;
 
@@ -345,6 +362,15 @@ int main(void)
 	if (!mkdtemp(directory))
 		tap_bail("mkdtemp: %s", strerror(errno));
 	atexit(cleanup);
+	tls = argc > 1 && !strcmp(argv[1], "tls");
+	if (tls) {
+		if (!tls_certificates_make(directory))
+			tap_bail("openssl could not make the certificates (%s/openssl.log)",
+				 directory);
+		snprintf(tls_flags, sizeof(tls_flags),
+			 "--tls --cacert %1$s/ca.pem --cert %1$s/client.pem --key %1$s/client.key",
+			 directory);
+	}
 	tap_plan(18);
 
 	for (int n = 0; n < NODES; n++) {
@@ -353,9 +379,9 @@ int main(void)
 			tap_bail("redis-server on port %u did not start", nodes[n].port);
 	}
 	snprintf(command, sizeof(command),
-		 "redis-cli --cluster create 127.0.0.1:%u 127.0.0.1:%u 127.0.0.1:%u "
+		 "redis-cli %s --cluster create 127.0.0.1:%u 127.0.0.1:%u 127.0.0.1:%u "
 		 "--cluster-replicas 0 --cluster-yes >%s/create.log 2>&1",
-		 nodes[0].port, nodes[1].port, nodes[2].port, directory);
+		 tls_flags, nodes[0].port, nodes[1].port, nodes[2].port, directory);
 	tap_ok(system(command) == 0 && wait_cluster_ok(),
 	       "a cluster of three masters on ports %u, %u, %u", nodes[0].port,
 	       nodes[1].port, nodes[2].port);
@@ -366,6 +392,17 @@ int main(void)
 	config.port = nodes[0].port;
 	config.vmm_name = "cluster-test";
 	config.cluster = true;
+	if (tls) {
+		static char ca[96], cert[96], key[96];
+
+		snprintf(ca, sizeof(ca), "%s/ca.pem", directory);
+		snprintf(cert, sizeof(cert), "%s/client.pem", directory);
+		snprintf(key, sizeof(key), "%s/client.key", directory);
+		config.tls = true;
+		config.tls_ca = ca;
+		config.tls_cert = cert;
+		config.tls_key = key;
+	}
 	ret = wset_redis_store_open(&config, &store);
 	tap_ok(ret == 0, "the tier opens on one node: %s", strerror(-ret));
 	if (ret)
@@ -385,9 +422,9 @@ int main(void)
 
 	/* Move the first master's slots to the second, keys included. */
 	snprintf(command, sizeof(command),
-		 "redis-cli --cluster reshard 127.0.0.1:%u --cluster-from %s --cluster-to %s "
+		 "redis-cli %s --cluster reshard 127.0.0.1:%u --cluster-from %s --cluster-to %s "
 		 "--cluster-slots 16384 --cluster-yes >%s/reshard.log 2>&1",
-		 nodes[0].port, nodes[0].id, nodes[1].id, directory);
+		 tls_flags, nodes[0].port, nodes[0].id, nodes[1].id, directory);
 	ret = system(command) == 0 && wait_cluster_ok();
 	spread[0] = keys_on(0);
 	tap_ok(ret && spread[0] == 0,
@@ -399,9 +436,9 @@ int main(void)
 
 	/* And back to the third: a put meets MOVED first. */
 	snprintf(command, sizeof(command),
-		 "redis-cli --cluster reshard 127.0.0.1:%u --cluster-from %s --cluster-to %s "
+		 "redis-cli %s --cluster reshard 127.0.0.1:%u --cluster-from %s --cluster-to %s "
 		 "--cluster-slots 3000 --cluster-yes >%s/reshard-back.log 2>&1",
-		 nodes[1].port, nodes[1].id, nodes[2].id, directory);
+		 tls_flags, nodes[1].port, nodes[1].id, nodes[2].id, directory);
 	if (system(command) != 0 || !wait_cluster_ok())
 		tap_diag("the second resharding failed: see %s/reshard-back.log", directory);
 	fill(2);

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "testlib.h"
+#include "tls_certificates.h"
 #include "wset_store.h"
 
 #define PAGES 64
@@ -44,43 +45,6 @@ static bool port_free(unsigned int candidate)
 	if (fd >= 0)
 		close(fd);
 	return free_port;
-}
-
-static bool run(const char *format, const char *argument)
-{
-	char command[1024];
-
-	snprintf(command, sizeof(command), format, argument, argument, argument, argument);
-	return system(command) == 0;
-}
-
-/* ca.pem signs server.pem (127.0.0.1, localhost) and client.pem;
- * other-ca.pem signs nothing. */
-static bool make_certificates(void)
-{
-	static const char *const steps[] = {
-		"cd %s && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' >server.ext",
-		"cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-		"-nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=wset-test-ca",
-		"cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-		"-nodes -keyout other-ca.key -out other-ca.pem -days 1 -subj /CN=wset-other-ca",
-		"cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		"-keyout server.key -out server.csr -subj /CN=localhost && "
-		"openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-		"-days 1 -extfile server.ext -out server.pem",
-		"cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		"-keyout client.key -out client.csr -subj /CN=wset-client && "
-		"openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-		"-days 1 -out client.pem",
-	};
-	char format[512];
-
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		snprintf(format, sizeof(format), "(%s) >%%s/openssl.log 2>&1", steps[i]);
-		if (!run(format, directory))
-			return false;
-	}
-	return true;
 }
 
 /* PONG through redis-cli over TLS: the server is up. */
@@ -153,7 +117,10 @@ static void stop_server(void)
 static void cleanup(void)
 {
 	stop_server();
-	if (directory[0] && !run("rm -rf '%s'", directory))
+	char command[96];
+
+	snprintf(command, sizeof(command), "rm -rf '%s'", directory);
+	if (directory[0] && system(command) != 0)
 		tap_diag("could not remove %s", directory);
 }
 
@@ -240,7 +207,7 @@ int main(void)
 	atexit(cleanup);
 	tap_plan(12);
 
-	tap_ok(make_certificates(), "openssl made a CA, server and client certificates "
+	tap_ok(tls_certificates_make(directory), "openssl made a CA, server and client certificates "
 	       "(%s/openssl.log)", directory);
 	for (int tries = 0; tries < 1000 && !port; tries++) {
 		unsigned int candidate = 20000 + (unsigned int)(test_random(&state) % 20000);
