@@ -166,13 +166,17 @@ static int connect_node(struct redis_store *rs, struct redis_node *node)
 		}
 	}
 	/* AUTH, or a PING: a server that does not speak our protocol (TLS
-	 * expected, or none) is refused here, not at the first page. */
+	 * expected, or none) is refused here, not at the first page.  One
+	 * still loading its data set is there: its -LOADING answers to our
+	 * commands are retried as any error is. */
 	if (rs->password)
 		reply = rs->user ? node_command(node, "AUTH %s %s", rs->user, rs->password)
 				 : node_command(node, "AUTH %s", rs->password);
 	else
 		reply = node_command(node, "PING");
-	ret = !reply ? -ECONNREFUSED : reply->type == REDIS_REPLY_ERROR ? -EACCES : 0;
+	ret = !reply ? -ECONNREFUSED : 0;
+	if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "LOADING", 7))
+		ret = -EACCES;
 	if (reply)
 		freeReplyObject(reply);
 	if (ret < 0)
