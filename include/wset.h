@@ -121,7 +121,11 @@ struct wset_store_stats {
 	uint64_t put_count;
 	uint64_t get_count;
 	uint64_t error_count;
-	uint64_t reserved[3];	/* left zero */
+	/* In what was reserved space: requests a store sent on to another
+	 * server as the first one answered (libwset-store's Redis tier:
+	 * Redis Cluster ASK); 0 from other stores and older libraries. */
+	uint64_t redirect_count;
+	uint64_t reserved[2];	/* left zero */
 };
 
 struct wset_store_io {

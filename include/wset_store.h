@@ -59,8 +59,21 @@ int wset_compressed_store_open(const struct wset_compressed_config *config,
  * cluster: host:port is one node of a Redis Cluster (TCP only).  The slot
  * map is read from it (CLUSTER SLOTS) and, when it is down, from any node
  * known; each page goes to the master of its key's slot, a batch as one
- * pipeline per node.  A MOVED or ASK answer reloads the map and the
- * request goes again (a put once, a get within get_retries).
+ * pipeline per node.  A MOVED answer reloads the map and the request goes
+ * again (a put once, a get within get_retries).  An ASK answer (a slot
+ * being migrated) sends that request alone to the node named, after
+ * ASKING, without touching the map; redirect_count in the tier's stats
+ * counts them.
+ *
+ * tls: the connection (to the server, or to every node of the cluster)
+ * goes through TLS with OpenSSL; the server's certificate must verify
+ * against tls_ca (NULL: the system's trust store) and name
+ * tls_server_name (NULL: host; an IP address is matched against the
+ * certificate's IP entries).  tls_cert and tls_key, both or neither, are
+ * the client certificate for a server that asks for one.
+ *
+ * The struct grows at its end, into reserved: start from
+ * WSET_REDIS_CONFIG_INIT (or zero it) and set the fields you use.
  */
 struct wset_redis_config {
 	const char *host;	  /* NULL: unix_path is used */
@@ -73,6 +86,12 @@ struct wset_redis_config {
 	unsigned int get_retries; /* 0: 5 */
 	uint64_t capacity_bytes;  /* 0: unbounded */
 	bool cluster;		  /* host:port is a node of a Redis Cluster */
+	bool tls;		  /* TLS over TCP (not with unix_path) */
+	const char *tls_ca;	  /* CA file (PEM) to verify the server */
+	const char *tls_cert;	  /* client certificate (PEM), NULL: none */
+	const char *tls_key;	  /* its private key (PEM) */
+	const char *tls_server_name; /* name the certificate must carry */
+	uint64_t reserved[8];	  /* zero */
 };
 
 #define WSET_REDIS_CONFIG_INIT                                               \
@@ -108,7 +127,19 @@ struct wset_tier_stats {
 	uint64_t moved_down;	/* pages moved to the tier below */
 	uint64_t put_latency[WSET_TIER_LATENCY_BUCKETS];
 	uint64_t get_latency[WSET_TIER_LATENCY_BUCKETS];
+	uint64_t redirects;	/* requests sent on to another server (Redis
+				 * Cluster ASK), from the tier's redirect_count */
+	uint64_t reserved[7];	/* zero: room to grow */
 };
+
+/*
+ * Since 1.1: the capacity the chain holds tier index to, in place of the
+ * tier's own (0: the tier's own again), for a tier that has none, such as
+ * the file store: beyond it the oldest pages move down.  -ENOENT past the
+ * last tier.
+ */
+int wset_chain_set_capacity(struct wset_store *chain, unsigned int index,
+			    uint64_t capacity_bytes);
 
 /* Fill *stats for tier index of chain; -ENOENT past the last tier. */
 int wset_chain_tier_stats(struct wset_store *chain, unsigned int index,

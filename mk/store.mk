@@ -1,13 +1,14 @@
 # libwset-store: the tiers (lib/store/) and the chain, a library of its own
 # so that libwset itself needs nothing beyond libc and pthreads.
 #
-#   make store          build/lib/libwset-store.so.1.0 (+ links), libwset-store.a
+#   make store          build/lib/libwset-store.so.1.1 (+ links), libwset-store.a
 #   make store-tests    tests/store/ programs in build/tests/store/ (native
 #                       only: they start redis-server, which the guest lacks)
 #
-# Depends on Debian's liblz4-dev, libzstd-dev and libhiredis-dev (vm/deps.sh).
+# Depends on Debian's liblz4-dev, libzstd-dev, libhiredis-dev and libssl-dev
+# (vm/deps.sh); the TLS test also runs the openssl command.
 
-STORE_VERSION := 1.0
+STORE_VERSION := 1.1
 STORE_SONAME := libwset-store.so.1
 STORE_SRCS := $(wildcard lib/store/*.c)
 STORE_HDRS := include/wset_store.h include/wset.h $(wildcard lib/store/*.h)
@@ -15,7 +16,7 @@ STORE_PIC_OBJS := $(patsubst lib/store/%.c,build/lib/store/pic/%.o,$(STORE_SRCS)
 STORE_STATIC_OBJS := $(patsubst lib/store/%.c,build/lib/store/static/%.o,$(STORE_SRCS))
 STORE_SHARED := build/lib/libwset-store.so.$(STORE_VERSION)
 STORE_STATIC := build/lib/libwset-store.a
-STORE_LIBS := -llz4 -lzstd -lhiredis
+STORE_LIBS := -llz4 -lzstd -lhiredis -lssl -lcrypto
 STORE_CFLAGS := $(filter-out -Ilib,$(WSET_CFLAGS)) -Ilib/store
 
 .PHONY: store store-tests

@@ -14,7 +14,7 @@ packages="
 	libjson-c-dev gnuplot-nox
 	libsystemd-dev
 	liblz4-dev libzstd-dev libhiredis-dev redis-server
-	memcached
+	memcached openssl
 	$*
 "
 

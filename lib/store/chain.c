@@ -30,6 +30,7 @@ struct chain_tier {
 	struct wset_store *store;
 	struct chain_page *oldest, *newest;
 	uint64_t next_move_us;	/* no move down before this, after a failure */
+	uint64_t capacity_bytes; /* wset_chain_set_capacity(); 0: the tier's own */
 	struct wset_tier_stats stats; /* pages, page_bytes, refused, moved, latencies */
 };
 
@@ -119,6 +120,8 @@ static bool over_capacity(struct chain_tier *tier)
 
 	if (tier->store->ops->stats(tier->store->priv, &stats) < 0)
 		return false;
+	if (tier->capacity_bytes)
+		stats.capacity_bytes = tier->capacity_bytes;
 	return stats.capacity_bytes && stats.stored_bytes > stats.capacity_bytes;
 }
 
@@ -607,9 +610,27 @@ int wset_chain_tier_stats(struct wset_store *store, unsigned int index,
 	pthread_mutex_unlock(&chain->lock);
 	tier->ops->stats(tier->priv, &one);
 	stats->stored_bytes = one.stored_bytes;
-	stats->capacity_bytes = one.capacity_bytes;
+	stats->capacity_bytes = chain->tiers[index].capacity_bytes ?: one.capacity_bytes;
 	stats->puts = one.put_count;
 	stats->gets = one.get_count;
 	stats->errors = one.error_count;
+	stats->redirects = one.redirect_count;
+	return 0;
+}
+
+int wset_chain_set_capacity(struct wset_store *store, unsigned int index,
+			    uint64_t capacity_bytes)
+{
+	struct chain_store *chain;
+
+	if (!store || store->ops != &chain_ops)
+		return -EINVAL;
+	chain = store->priv;
+	if (index >= chain->tier_count)
+		return -ENOENT;
+	pthread_mutex_lock(&chain->lock);
+	chain->tiers[index].capacity_bytes = capacity_bytes;
+	rebalance(chain);
+	pthread_mutex_unlock(&chain->lock);
 	return 0;
 }

@@ -8,19 +8,26 @@
  * map comes from CLUSTER SLOTS on the configured node (then on any node
  * known), each key goes to the master of its slot (CRC16 of the key; our
  * keys have no hash tag), and a batch is one pipeline per node.  A MOVED
- * or ASK answer (slots moved by a resharding or a failover) marks the map
- * stale: it is loaded again and the request goes again, as a retry.
+ * answer (slots moved by a resharding or a failover) marks the map stale:
+ * it is loaded again and the request goes again, as a retry.  An ASK
+ * answer (the slot is being migrated and this key is already on the
+ * importing node) is followed at once and only for that request: ASKING,
+ * then the command, to the node it names, once the pipelines of the round
+ * are read; the map stays as it is, since the slot still belongs to the
+ * node that answered.
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "redis_tls.h"
 #include "tier.h"
 
 #define REDIS_KEY_MAX 96
@@ -32,12 +39,15 @@ struct redis_node {
 	char host[64];		/* "" with unix_path (no cluster) */
 	unsigned int port;
 	redisContext *context;	/* NULL while disconnected */
+	SSL *ssl;		/* with tls: the connection over context's socket */
 };
 
 struct redis_store {
 	struct tier_store tier;
 	struct wset_redis_config config;
 	char *host, *unix_path, *user, *password, *vmm_name; /* our copies */
+	char *tls_server_name;
+	SSL_CTX *tls_context;	/* with tls, for every connection */
 	pthread_mutex_t lock;	/* protects the nodes, the slot map and sizes */
 	struct redis_node nodes[REDIS_NODES_MAX];
 	unsigned int node_count; /* 1 without cluster */
@@ -46,6 +56,7 @@ struct redis_store {
 	struct key_map sizes;	/* key -> length + 1, for stored_bytes */
 	uint64_t stored_bytes;
 	struct tier_counts counts;
+	uint64_t redirect_count; /* ASK answers followed (tier_count()) */
 };
 
 /*
@@ -92,9 +103,36 @@ static void key_name(const struct redis_store *rs, uint64_t key, char *name)
 
 static void disconnect(struct redis_node *node)
 {
+	if (node->ssl)
+		SSL_free(node->ssl); /* no close_notify: the socket may be dead */
 	if (node->context)
 		redisFree(node->context);
+	node->ssl = NULL;
 	node->context = NULL;
+}
+
+/* The next reply on node's connection (sending what is pipelined first),
+ * in the clear or through TLS. */
+static int node_get_reply(struct redis_node *node, redisReply **reply)
+{
+	if (node->ssl)
+		return __wset_redis_tls_get_reply(node->context, node->ssl, (void **)reply);
+	return redisGetReply(node->context, (void **)reply);
+}
+
+/* redisCommand() on node's connection: the reply, NULL on I/O errors. */
+static redisReply *node_command(struct redis_node *node, const char *format, ...)
+{
+	redisReply *reply = NULL;
+	va_list args;
+	int ret;
+
+	va_start(args, format);
+	ret = redisvAppendCommand(node->context, format, args);
+	va_end(args);
+	if (ret != REDIS_OK || node_get_reply(node, &reply) != REDIS_OK)
+		return NULL;
+	return reply;
 }
 
 /* A context to node that answers, authenticated; with the lock held. */
@@ -106,6 +144,7 @@ static int connect_node(struct redis_store *rs, struct redis_node *node)
 	};
 	redisReply *reply;
 	redisContext *c;
+	int ret;
 
 	if (node->context)
 		return 0;
@@ -117,19 +156,32 @@ static int connect_node(struct redis_store *rs, struct redis_node *node)
 		redisFree(c);
 		return -ECONNREFUSED;
 	}
-	if (rs->password) {
-		reply = rs->user ? redisCommand(c, "AUTH %s %s", rs->user, rs->password)
-				 : redisCommand(c, "AUTH %s", rs->password);
-		if (!reply || reply->type == REDIS_REPLY_ERROR) {
-			if (reply)
-				freeReplyObject(reply);
-			redisFree(c);
-			return -EACCES;
-		}
-		freeReplyObject(reply);
-	}
 	node->context = c;
-	return 0;
+	if (rs->tls_context) {
+		ret = __wset_redis_tls_connect(rs->tls_context, c,
+					       rs->tls_server_name ?: node->host, &node->ssl);
+		if (ret < 0) {
+			disconnect(node);
+			return ret;
+		}
+	}
+	/* AUTH, or a PING: a server that does not speak our protocol (TLS
+	 * expected, or none) is refused here, not at the first page.  One
+	 * still loading its data set is there: its -LOADING answers to our
+	 * commands are retried as any error is. */
+	if (rs->password)
+		reply = rs->user ? node_command(node, "AUTH %s %s", rs->user, rs->password)
+				 : node_command(node, "AUTH %s", rs->password);
+	else
+		reply = node_command(node, "PING");
+	ret = !reply ? -ECONNREFUSED : 0;
+	if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "LOADING", 7))
+		ret = -EACCES;
+	if (reply)
+		freeReplyObject(reply);
+	if (ret < 0)
+		disconnect(node);
+	return ret;
 }
 
 /* CRC16/XMODEM (polynomial 0x1021, initial value 0), as Redis Cluster
@@ -221,7 +273,7 @@ static int load_slots(struct redis_store *rs)
 
 		if (connect_node(rs, node) < 0)
 			continue;
-		reply = redisCommand(node->context, "CLUSTER SLOTS");
+		reply = node_command(node, "CLUSTER SLOTS");
 		if (!reply) {
 			disconnect(node);
 			continue;
@@ -255,12 +307,34 @@ static struct redis_node *node_for(struct redis_store *rs, const char *name)
 	return connect_node(rs, node) == 0 ? node : NULL;
 }
 
+/* The node an ASK answer names: "ASK <slot> <host>:<port>"; NULL when
+ * it names none we can reach. */
+static struct redis_node *asked_node(struct redis_store *rs, const char *answer)
+{
+	const char *address = strchr(answer + strlen("ASK "), ' ');
+	const char *colon = address ? strrchr(address, ':') : NULL;
+	char host[sizeof(rs->nodes[0].host)];
+	unsigned long port;
+	char *end;
+
+	if (!colon || colon == address + 1 || (size_t)(colon - address - 1) >= sizeof(host))
+		return NULL;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - address - 1), address + 1);
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || !port || port > 65535)
+		return NULL;
+	return node_named(rs, host, (unsigned int)port);
+}
+
 /* What a reply (or its absence) means; drops the connection on I/O errors.
  * -EAGAIN: the cluster moved the slot; the map is reloaded before the
- * next request. */
+ * next request.  With asked, an ASK answer is -EAGAIN too, with the node
+ * to ask in *asked and the map left alone; without, it is taken as MOVED. */
 static int reply_result(struct redis_store *rs, struct redis_node *node,
-			redisReply *reply)
+			redisReply *reply, struct redis_node **asked)
 {
+	if (asked)
+		*asked = NULL;
 	if (!reply) {
 		/* Timeout or connection lost: the context is unusable. */
 		disconnect(node);
@@ -269,6 +343,11 @@ static int reply_result(struct redis_store *rs, struct redis_node *node,
 		return -EIO;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
+		if (asked && !strncmp(reply->str, "ASK ", 4)) {
+			*asked = asked_node(rs, reply->str);
+			if (*asked)
+				return -EAGAIN;
+		}
 		if (!strncmp(reply->str, "MOVED ", 6) || !strncmp(reply->str, "ASK ", 4)) {
 			rs->slots_stale = true;
 			return -EAGAIN;
@@ -276,6 +355,34 @@ static int reply_result(struct redis_store *rs, struct redis_node *node,
 		return strncmp(reply->str, "OOM", 3) == 0 ? -ENOSPC : -EIO;
 	}
 	return 0;
+}
+
+/* A command to the node an ASK answer named, after ASKING (which is good
+ * for the next command only); with the lock held and no pipeline pending
+ * on that node.  The command's reply, NULL on I/O errors. */
+static redisReply *asked_command(struct redis_store *rs, struct redis_node *node,
+				 const char *format, ...)
+{
+	redisReply *asking = NULL, *reply = NULL;
+	va_list args;
+	int ret;
+
+	if (connect_node(rs, node) < 0)
+		return NULL;
+	tier_count(&rs->redirect_count, 1);
+	va_start(args, format);
+	ret = redisAppendCommand(node->context, "ASKING") == REDIS_OK &&
+	      redisvAppendCommand(node->context, format, args) == REDIS_OK;
+	va_end(args);
+	if (!ret || node_get_reply(node, &asking) != REDIS_OK ||
+	    node_get_reply(node, &reply) != REDIS_OK) {
+		if (asking)
+			freeReplyObject(asking);
+		disconnect(node);
+		return NULL;
+	}
+	freeReplyObject(asking); /* +OK; an error shows in the command's reply */
+	return reply;
 }
 
 static void note_size(struct redis_store *rs, uint64_t key, size_t len)
@@ -290,10 +397,26 @@ static void note_size(struct redis_store *rs, uint64_t key, size_t len)
 	rs->stored_bytes += len;
 }
 
+/* The result of a SET's reply. */
+static void put_result(struct redis_store *rs, struct redis_node *node,
+		       redisReply *reply, struct wset_store_io *io,
+		       struct redis_node **asked)
+{
+	io->result = reply_result(rs, node, reply, asked);
+	if (reply)
+		freeReplyObject(reply);
+	if (io->result == 0) {
+		note_size(rs, io->key, io->iov[0].iov_len);
+		tier_count(&rs->counts.put_count, 1);
+	}
+}
+
 /* One pipelined round of SETs (one pipeline per node) for the requests
- * still at -EAGAIN; with the lock held. */
+ * still at -EAGAIN, then the ASK redirects one by one; with the lock held.
+ * node and asked have count entries. */
 static void put_round(struct redis_store *rs, struct wset_store_io *io,
-		      unsigned int count, struct redis_node **node)
+		      unsigned int count, struct redis_node **node,
+		      struct redis_node **asked)
 {
 	int ret = connect_locked(rs);
 
@@ -325,18 +448,25 @@ static void put_round(struct redis_store *rs, struct wset_store_io *io,
 	for (unsigned int i = 0; i < count; i++) {
 		redisReply *reply = NULL;
 
+		asked[i] = NULL;
 		if (!node[i])
 			continue; /* never sent */
 		if (!node[i]->context ||
-		    redisGetReply(node[i]->context, (void **)&reply) != REDIS_OK)
+		    node_get_reply(node[i], &reply) != REDIS_OK)
 			reply = NULL;
-		io[i].result = reply_result(rs, node[i], reply);
-		if (reply)
-			freeReplyObject(reply);
-		if (io[i].result == 0) {
-			note_size(rs, io[i].key, io[i].iov[0].iov_len);
-			tier_count(&rs->counts.put_count, 1);
-		}
+		put_result(rs, node[i], reply, &io[i], &asked[i]);
+	}
+	/* Every pipeline is read: the asked nodes have nothing pending. */
+	for (unsigned int i = 0; i < count; i++) {
+		char name[REDIS_KEY_MAX];
+
+		if (!asked[i])
+			continue;
+		key_name(rs, io[i].key, name);
+		put_result(rs, asked[i],
+			   asked_command(rs, asked[i], "SET %s %b", name, io[i].iov[0].iov_base,
+					 io[i].iov[0].iov_len),
+			   &io[i], NULL);
 	}
 }
 
@@ -346,7 +476,7 @@ static void put_round(struct redis_store *rs, struct wset_store_io *io,
  * once, after the map is reloaded. */
 static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
 {
-	struct redis_node **node = malloc((count ? count : 1) * sizeof(*node));
+	struct redis_node **node = malloc((count ? count : 1) * 2 * sizeof(*node));
 	struct redis_store *rs = priv;
 	struct pipe_guard guard;
 
@@ -354,7 +484,7 @@ static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int co
 		io[i].result = node ? -EAGAIN : -ENOMEM;
 	lock(rs, &guard);
 	for (int round = 0; node && round < 2; round++)
-		put_round(rs, io, count, node);
+		put_round(rs, io, count, node, node + count);
 	unlock(rs, &guard);
 	free(node);
 	for (unsigned int i = 0; i < count; i++) {
@@ -375,10 +505,33 @@ static int redis_put(void *priv, uint64_t key, const void *data, size_t len)
 	return io.result;
 }
 
+/* The result of a GET's reply, into io. */
+static void get_result(struct redis_store *rs, struct redis_node *node,
+		       redisReply *reply, struct wset_store_io *io,
+		       struct redis_node **asked)
+{
+	int result = reply_result(rs, node, reply, asked);
+
+	if (result == 0 && reply->type == REDIS_REPLY_NIL)
+		result = -ENOENT;
+	else if (result == 0 && (io->iovcnt != 1 || reply->type != REDIS_REPLY_STRING ||
+				 (size_t)reply->len != io->iov[0].iov_len))
+		result = -EIO;
+	else if (result == 0)
+		memcpy(io->iov[0].iov_base, reply->str, (size_t)reply->len);
+	/* A broken connection: this and the rest go again next round (as
+	 * does a moved slot, -EAGAIN already). */
+	io->result = result == -EIO && !node->context ? -EAGAIN : result;
+	if (reply)
+		freeReplyObject(reply);
+}
+
 /* One pipelined round of GETs (one pipeline per node) for the requests
- * not yet answered (result -EAGAIN); with the lock held. */
+ * not yet answered (result -EAGAIN), then the ASK redirects one by one;
+ * with the lock held.  node and asked have count entries. */
 static void get_round(struct redis_store *rs, struct wset_store_io *io,
-		      unsigned int count, struct redis_node **node)
+		      unsigned int count, struct redis_node **node,
+		      struct redis_node **asked)
 {
 	int ret = connect_locked(rs);
 
@@ -396,33 +549,31 @@ static void get_round(struct redis_store *rs, struct wset_store_io *io,
 	}
 	for (unsigned int i = 0; i < count; i++) {
 		redisReply *reply = NULL;
-		int result;
 
+		asked[i] = NULL;
 		if (!node[i])
 			continue; /* goes again next round */
 		if (!node[i]->context ||
-		    redisGetReply(node[i]->context, (void **)&reply) != REDIS_OK)
+		    node_get_reply(node[i], &reply) != REDIS_OK)
 			reply = NULL;
-		result = reply_result(rs, node[i], reply);
-		if (result == 0 && reply->type == REDIS_REPLY_NIL)
-			result = -ENOENT;
-		else if (result == 0 && (io[i].iovcnt != 1 || reply->type != REDIS_REPLY_STRING ||
-					 (size_t)reply->len != io[i].iov[0].iov_len))
-			result = -EIO;
-		else if (result == 0)
-			memcpy(io[i].iov[0].iov_base, reply->str, (size_t)reply->len);
-		/* A broken connection: this and the rest go again next round
-		 * (as does a moved slot, -EAGAIN already). */
-		io[i].result = result == -EIO && !node[i]->context ? -EAGAIN : result;
-		if (reply)
-			freeReplyObject(reply);
+		get_result(rs, node[i], reply, &io[i], &asked[i]);
+	}
+	/* Every pipeline is read: the asked nodes have nothing pending. */
+	for (unsigned int i = 0; i < count; i++) {
+		char name[REDIS_KEY_MAX];
+
+		if (!asked[i])
+			continue;
+		key_name(rs, io[i].key, name);
+		get_result(rs, asked[i], asked_command(rs, asked[i], "GET %s", name), &io[i],
+			   NULL);
 	}
 }
 
 /* Pipelined GETs, with the same reconnect and retries as a single get. */
 static int redis_get_batch(void *priv, struct wset_store_io *io, unsigned int count)
 {
-	struct redis_node **node = malloc((count ? count : 1) * sizeof(*node));
+	struct redis_node **node = malloc((count ? count : 1) * 2 * sizeof(*node));
 	struct redis_store *rs = priv;
 	struct pipe_guard guard;
 
@@ -434,7 +585,7 @@ static int redis_get_batch(void *priv, struct wset_store_io *io, unsigned int co
 		if (attempt)
 			usleep(10000u * attempt);
 		lock(rs, &guard);
-		get_round(rs, io, count, node);
+		get_round(rs, io, count, node, node + count);
 		unlock(rs, &guard);
 		for (unsigned int i = 0; i < count; i++)
 			waiting |= io[i].result == -EAGAIN;
@@ -470,7 +621,7 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 	lock(rs, &guard);
 	key_name(rs, key, name);
 	for (int round = 0; round < 2; round++) {
-		struct redis_node *node;
+		struct redis_node *node, *asked;
 
 		ret = connect_locked(rs);
 		node = ret == 0 ? node_for(rs, name) : NULL;
@@ -478,10 +629,16 @@ static int redis_drop(void *priv, uint64_t key, size_t len)
 			ret = ret ?: -ECONNREFUSED;
 			break;
 		}
-		reply = redisCommand(node->context, "DEL %s", name);
-		ret = reply_result(rs, node, reply);
+		reply = node_command(node, "DEL %s", name);
+		ret = reply_result(rs, node, reply, &asked);
 		if (reply)
 			freeReplyObject(reply);
+		if (asked) {
+			reply = asked_command(rs, asked, "DEL %s", name);
+			ret = reply_result(rs, asked, reply, NULL);
+			if (reply)
+				freeReplyObject(reply);
+		}
 		if (ret != -EAGAIN)
 			break; /* a moved slot goes once more */
 	}
@@ -506,19 +663,18 @@ static int each_on_node(struct redis_store *rs, struct redis_node *node,
 	snprintf(pattern, sizeof(pattern), "wset:%s:*", rs->vmm_name);
 	do {
 		redisReply *reply = ret ? NULL :
-			redisCommand(node->context, "SCAN %s MATCH %s COUNT 1000", cursor,
-				     pattern);
+			node_command(node, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
 
-		ret = ret ?: reply_result(rs, node, reply);
+		ret = ret ?: reply_result(rs, node, reply, NULL);
 		if (ret == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2))
 			ret = -EIO;
 		for (size_t i = 0; ret == 0 && i < reply->element[1]->elements; i++) {
 			const char *name = reply->element[1]->element[i]->str;
-			redisReply *length = redisCommand(node->context, "STRLEN %s", name);
+			redisReply *length = node_command(node, "STRLEN %s", name);
 			char *end;
 			uint64_t key = strtoull(name + prefix, &end, 16);
 
-			ret = reply_result(rs, node, length);
+			ret = reply_result(rs, node, length, NULL);
 			if (ret == 0 && (*end || length->type != REDIS_REPLY_INTEGER))
 				ret = -EIO;
 			if (ret == 0) {
@@ -568,6 +724,7 @@ static int redis_stats(void *priv, struct wset_store_stats *stats)
 	stored_bytes = rs->stored_bytes;
 	pthread_mutex_unlock(&rs->lock);
 	tier_report(&rs->counts, stored_bytes, rs->config.capacity_bytes, stats);
+	stats->redirect_count = tier_load(&rs->redirect_count);
 	return 0;
 }
 
@@ -584,6 +741,9 @@ static void redis_close(void *priv)
 	free(rs->user);
 	free(rs->password);
 	free(rs->vmm_name);
+	free(rs->tls_server_name);
+	if (rs->tls_context)
+		SSL_CTX_free(rs->tls_context);
 	free(rs);
 }
 
@@ -634,7 +794,8 @@ int wset_redis_store_open(const struct wset_redis_config *config,
 	    (!config->host && !config->unix_path) || config->port > 65535 ||
 	    (config->user && !config->password) ||
 	    (config->cluster && !config->host) ||
-	    (config->host && strlen(config->host) >= sizeof(rs->nodes[0].host)))
+	    (config->host && strlen(config->host) >= sizeof(rs->nodes[0].host)) ||
+	    (config->tls && !config->host) || !config->tls_cert != !config->tls_key)
 		return -EINVAL;
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
@@ -651,6 +812,7 @@ int wset_redis_store_open(const struct wset_redis_config *config,
 	rs->user = copy(config->user, &failed);
 	rs->password = copy(config->password, &failed);
 	rs->vmm_name = copy(config->vmm_name, &failed);
+	rs->tls_server_name = copy(config->tls_server_name, &failed);
 	pthread_mutex_init(&rs->lock, NULL);
 	/* The configured server; with cluster, the first node asked for the
 	 * slot map. */
@@ -665,6 +827,13 @@ int wset_redis_store_open(const struct wset_redis_config *config,
 	if (failed) {
 		redis_close(rs);
 		return -ENOMEM;
+	}
+	if (config->tls) {
+		ret = __wset_redis_tls_context(config, &rs->tls_context);
+		if (ret < 0) {
+			redis_close(rs);
+			return ret;
+		}
 	}
 	/* Say at once when Redis is not there or refuses the credentials. */
 	lock(rs, &guard);

@@ -68,6 +68,10 @@ static const struct bad_value bad_values[] = {
 	{ "--redis-address", "localhost", "redis_address: 'localhost' is not host:port" },
 	{ "--redis-address", "db:70000", "redis_address: 'db:70000' is not host:port" },
 	{ "--redis-user", "bob", "redis_user 'bob' needs redis_password" },
+	{ "--redis-tls-ca", "ca.pem", "redis_tls_ca 'ca.pem' is not an absolute path" },
+	{ "--redis-tls-ca", "/etc/ca.pem", "redis_tls_ca is set but redis_tls is not" },
+	{ "--redis-tls-key", "/etc/client.key", "redis_tls_cert and redis_tls_key go together" },
+	{ "--file-capacity", "2Q", "file_capacity: '2Q' is not a size" },
 };
 
 int main(void)

@@ -99,6 +99,8 @@ static const struct option_description descriptions[] = {
 	  "oldest move down (0: unbounded)" },
 	{ "compress_threshold", KIND_UNSIGNED, FIELD(compress_threshold), 0, 65536,
 	  "0", "a page compressed to more bytes goes to the next tier (0: 3/4 page)" },
+	{ "file_capacity", KIND_BYTES, FIELD(file_capacity), 0, UINT64_MAX, "0",
+	  "bytes the file tier keeps per VMM before the oldest move down (0: unbounded)" },
 	{ "redis_address", KIND_ADDRESS, FIELD(redis_address), 0, 0, "127.0.0.1:6379",
 	  "the redis tier's server: host:port or a unix socket path" },
 	{ "redis_user", KIND_STRING, FIELD(redis_user), 0, 0, "",
@@ -111,6 +113,16 @@ static const struct option_description descriptions[] = {
 	  "bytes kept in Redis per VMM (0: unbounded)" },
 	{ "redis_cluster", KIND_BOOLEAN, FIELD(redis_cluster), 0, 0, "no",
 	  "redis_address is one node of a Redis Cluster: pages spread over its masters" },
+	{ "redis_tls", KIND_BOOLEAN, FIELD(redis_tls), 0, 0, "no",
+	  "connect to Redis (host:port) through TLS, verifying its certificate" },
+	{ "redis_tls_ca", KIND_STRING, FIELD(redis_tls_ca), 0, 0, "",
+	  "CA file (PEM) the server's certificate must verify against (empty: the system's)" },
+	{ "redis_tls_cert", KIND_STRING, FIELD(redis_tls_cert), 0, 0, "",
+	  "client certificate (PEM) for a server that asks for one (needs redis_tls_key)" },
+	{ "redis_tls_key", KIND_STRING, FIELD(redis_tls_key), 0, 0, "",
+	  "the client certificate's private key (PEM)" },
+	{ "redis_tls_server_name", KIND_STRING, FIELD(redis_tls_server_name), 0, 0, "",
+	  "name the server's certificate must carry (empty: redis_address's host)" },
 };
 
 #define DESCRIPTION_COUNT (sizeof(descriptions) / sizeof(descriptions[0]))
@@ -344,6 +356,41 @@ static bool chain_has(const struct wsetd_chain *chain, enum wsetd_tier tier)
 	return false;
 }
 
+/* The redis_tls_* options: files as absolute paths, and only with TLS. */
+static int check_tls(const struct wsetd_options *options)
+{
+	const struct {
+		const char *name, *value;
+	} files[] = {
+		{ "redis_tls_ca", options->redis_tls_ca },
+		{ "redis_tls_cert", options->redis_tls_cert },
+		{ "redis_tls_key", options->redis_tls_key },
+	};
+	int errors = 0;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].value[0] && files[i].value[0] != '/') {
+			log_error("%s '%s' is not an absolute path", files[i].name,
+				  files[i].value);
+			errors++;
+		}
+		if (files[i].value[0] && !options->redis_tls) {
+			log_error("%s is set but redis_tls is not", files[i].name);
+			errors++;
+		}
+	}
+	if (!options->redis_tls_cert[0] != !options->redis_tls_key[0]) {
+		log_error("redis_tls_cert and redis_tls_key go together");
+		errors++;
+	}
+	if (options->redis_tls && options->redis_address[0] == '/') {
+		log_error("redis_tls needs redis_address as host:port, not the unix "
+			  "socket '%s'", options->redis_address);
+		errors++;
+	}
+	return errors;
+}
+
 /* What no single value can say: the chains against the other options. */
 static int check_tiers(const struct wsetd_options *options)
 {
@@ -377,6 +424,7 @@ static int check_tiers(const struct wsetd_options *options)
 		log_error("redis_user '%s' needs redis_password", options->redis_user);
 		errors++;
 	}
+	errors += check_tls(options);
 	return errors;
 }
 

@@ -54,12 +54,18 @@ struct wsetd_options {
 	unsigned int compression_level;
 	uint64_t compressed_capacity;
 	unsigned int compress_threshold;
+	uint64_t file_capacity;	  /* 0: unbounded */
 	char redis_address[256];  /* host:port or an absolute unix socket path */
 	char redis_user[64];
 	char redis_password[256];
 	unsigned int redis_timeout_ms;
 	uint64_t redis_capacity;
 	bool redis_cluster;	  /* redis_address is a node of a Redis Cluster */
+	bool redis_tls;		  /* through TLS (OpenSSL) */
+	char redis_tls_ca[4096];  /* "" for none: each an absolute path */
+	char redis_tls_cert[4096];
+	char redis_tls_key[4096];
+	char redis_tls_server_name[256];
 };
 
 /* The command line, kept so that a reload applies it again over the file. */

@@ -295,6 +295,7 @@ static const struct metric tier_metrics[] = {
 	{ "wset_tier_errors_total", "counter", "Failed calls into the tier.", TIER(errors) },
 	{ "wset_tier_refused_total", "counter", "Puts passed to the next tier.", TIER(refused) },
 	{ "wset_tier_moved_down_total", "counter", "Pages moved to the tier below.", TIER(moved_down) },
+	{ "wset_tier_redirects_total", "counter", "Requests sent on to another server (Redis Cluster ASK).", TIER(redirects) },
 };
 
 /* Every tier of every VMM, labelled with the tier's name. */

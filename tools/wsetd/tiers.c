@@ -109,9 +109,33 @@ static int open_tier(const struct wsetd_options *options, enum wsetd_tier tier,
 		redis.timeout_ms = options->redis_timeout_ms;
 		redis.capacity_bytes = options->redis_capacity;
 		redis.cluster = options->redis_cluster;
+		redis.tls = options->redis_tls;
+		redis.tls_ca = options->redis_tls_ca[0] ? options->redis_tls_ca : NULL;
+		redis.tls_cert = options->redis_tls_cert[0] ? options->redis_tls_cert : NULL;
+		redis.tls_key = options->redis_tls_key[0] ? options->redis_tls_key : NULL;
+		redis.tls_server_name = options->redis_tls_server_name[0] ?
+			options->redis_tls_server_name : NULL;
 		return wset_redis_store_open(&redis, out);
 	}
 	return -EINVAL;
+}
+
+/* Why a tier did not open, in the terms of the options. */
+static const char *open_error(const struct wsetd_options *options, enum wsetd_tier tier,
+			      int ret)
+{
+	if (tier != TIER_REDIS || !options->redis_tls)
+		return strerror(-ret);
+	switch (ret) {
+	case -EKEYREJECTED:
+		return "TLS: the server's certificate does not verify (not signed by "
+		       "redis_tls_ca, or not for redis_tls_server_name)";
+	case -EPROTO:
+		return "TLS handshake failed (does the server speak TLS on that port?)";
+	case -EINVAL:
+		return "TLS: OpenSSL refused redis_tls_ca, redis_tls_cert or redis_tls_key";
+	}
+	return strerror(-ret);
 }
 
 int tiers_open(const struct wsetd_options *options, const char *vmm_name,
@@ -131,7 +155,7 @@ int tiers_open(const struct wsetd_options *options, const char *vmm_name,
 				 chain->tiers[opened] == TIER_REDIS ? " at " : "",
 				 chain->tiers[opened] == TIER_REDIS ?
 					 options->redis_address : "",
-				 strerror(-ret));
+				 open_error(options, chain->tiers[opened], ret));
 			break;
 		}
 	}
@@ -142,6 +166,10 @@ int tiers_open(const struct wsetd_options *options, const char *vmm_name,
 	}
 	if (ret == 0) {
 		ret = wset_chain_open(tiers, chain->count, out);
+		/* The file store has no capacity of its own: the chain keeps it. */
+		for (unsigned int i = 0; ret == 0 && i < chain->count; i++)
+			if (chain->tiers[i] == TIER_FILE && options->file_capacity)
+				wset_chain_set_capacity(*out, i, options->file_capacity);
 		if (ret == 0)
 			return 0;
 		snprintf(error, error_size, "cannot chain the tiers: %s", strerror(-ret));
