@@ -174,8 +174,11 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	*state &= (uint8_t)~(PAGE_EVICTED | PAGE_DISCARDED);
 	*state |= PAGE_PRESENT;
 	region->age[page] = 0;
-	if (reason == FETCH_FAULT)
+	if (reason == FETCH_FAULT) {
+		if ((*state & PAGE_SHIELD) != PAGE_SHIELD)
+			*state = (uint8_t)(*state + (1 << PAGE_SHIELD_SHIFT));
 		__wset_count(&ws->counters.refaults, 1);
+	}
 	else if (reason == FETCH_PREFETCH)
 		__wset_count(&ws->counters.prefetches, 1);
 	pthread_mutex_unlock(&ws->lock);

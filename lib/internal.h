@@ -27,7 +27,13 @@ enum {
 	PAGE_UNMOVABLE = 1 << 4, /* UFFDIO_MOVE refused it; skip until touched */
 	PAGE_RESOLVING = 1 << 5, /* a handler resolves a fault on it in place:
 				    not to be evicted meanwhile */
+	/* How often (0-3) a fault brought the page back from the store: it
+	 * was called cold and was not, which the wp mechanism, blind to
+	 * reads, does to every page that is only read. Such a page ages
+	 * 2^n times slower, so it leaves half as often after each return. */
+	PAGE_SHIELD = 3 << 6,
 };
+#define PAGE_SHIELD_SHIFT 6
 
 enum wset_region_kind {
 	REGION_ANON,

@@ -28,9 +28,12 @@ static int track_region(struct wset *ws, struct wset_region *region)
 	if (ret < 0)
 		goto out;
 
+	uint64_t interval = __atomic_load_n(&ws->counters.intervals, __ATOMIC_RELAXED);
+
 	pthread_mutex_lock(&ws->lock);
 	for (uint64_t page = 0; page < region->pages; page++) {
 		uint8_t *state = &region->state[page];
+		unsigned int shield = (*state & PAGE_SHIELD) >> PAGE_SHIELD_SHIFT;
 
 		if (*state & (PAGE_BUSY | PAGE_EVICTED))
 			continue;
@@ -39,7 +42,9 @@ static int track_region(struct wset *ws, struct wset_region *region)
 			*state |= PAGE_PRESENT;
 			*state &= (uint8_t)~PAGE_UNMOVABLE;
 		} else if (present[page]) {
-			if (region->age[page] < WSET_AGE_MAX)
+			/* A page faults brought back ages every 2^shield intervals. */
+			if (region->age[page] < WSET_AGE_MAX &&
+			    !(interval & ((1u << shield) - 1)))
 				region->age[page]++;
 			*state |= PAGE_PRESENT;
 		} else {

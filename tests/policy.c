@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Eviction policy: pages younger than min_idle_age stay, eviction stops at
- * the resident target, the rate limit caps bytes per second, and the
- * background tracker applies it all by itself.
+ * the resident target, the rate limit caps bytes per second, the
+ * background tracker applies it all by itself, and a page a fault brought
+ * back from the store ages slower than one that never left.
  * usage: policy MECHANISM
  */
 #include <time.h>
@@ -64,7 +65,7 @@ int main(int argc, char **argv)
 	page = (size_t)sysconf(_SC_PAGESIZE);
 	config.mechanism = test_mechanism(argc, argv);
 	test_require(config.mechanism);
-	tap_plan(9);
+	tap_plan(11);
 
 	/* Resident target and minimum idle age. */
 	ws = test_create(&config);
@@ -149,6 +150,47 @@ int main(int argc, char **argv)
 	       "background tracking: %llu intervals, %llu pages evicted",
 	       (unsigned long long)counters.intervals,
 	       (unsigned long long)counters.evictions);
+	wset_destroy(ws);
+
+	/*
+	 * Refaults: a page called cold that a fault brought back ages at half
+	 * speed after (a quarter after two returns, an eighth after three).
+	 * Region A goes to the store and is read back; region B, written
+	 * after, never left. Both then sit untouched for the same intervals.
+	 */
+	config = (struct wset_config)WSET_CONFIG_INIT;
+	config.mechanism = test_mechanism(argc, argv);
+	config.prefetch_pages = 0; /* every page back by its own fault */
+	ws = test_create(&config);
+	mem = setup(ws);
+	wset_tick(ws);
+	uint64_t evicted = 0;
+	int ret = wset_evict(ws, 0, 0, &evicted);
+	bool back = ret == 0 && evicted == PAGES * page;
+	for (size_t i = 0; i < PAGES; i++)
+		back &= *(volatile uint8_t *)(mem + i * page) == (uint8_t)i;
+	uint8_t *other = mmap(NULL, PAGES * page, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (other == MAP_FAILED || wset_add_anon(ws, (uintptr_t)other, PAGES * page) < 0)
+		tap_bail("second region");
+	for (size_t i = 0; i < PAGES; i++)
+		other[i * page] = (uint8_t)i;
+	tap_ok(back, "region A evicted whole (%d, %llu bytes) and read back by faults", ret,
+	       (unsigned long long)evicted);
+	for (int round = 0; round < 9; round++)
+		wset_tick(ws);
+	int refaulted_max = -1, stayed_min = 255;
+	for (size_t i = 0; i < PAGES; i++) {
+		int a = wset_page_age(ws, (uintptr_t)(mem + i * page));
+		int b = wset_page_age(ws, (uintptr_t)(other + i * page));
+
+		/* An age that cannot be read (a negative errno) fails it. */
+		refaulted_max = a < 0 ? 255 : a > refaulted_max ? a : refaulted_max;
+		stayed_min = b < stayed_min ? b : stayed_min;
+	}
+	tap_ok(stayed_min >= 7 && refaulted_max >= 0 && refaulted_max <= stayed_min / 2 + 1,
+	       "after 9 intervals, pages that came back are at most %d intervals old, "
+	       "pages that never left at least %d", refaulted_max, stayed_min);
 	wset_destroy(ws);
 	return tap_done();
 }
