@@ -207,6 +207,9 @@ void wset_store_close(struct wset_store *store);
 /*
  * Eviction policy, applied after every tracking interval when enabled.
  * min_idle_age:      evict only pages idle for at least this many intervals.
+ *                    A page a fault brought back from the store ages
+ *                    every 2nd, 4th, then 8th interval after its 1st, 2nd,
+ *                    then 3rd return (see wset_set_policy(3)).
  * resident_target:   stop evicting once resident bytes are at or below this
  *                    (0: no target, evict every page old enough).
  * max_evict_rate:    bytes per second at most (0: unlimited).
