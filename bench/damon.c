@@ -17,22 +17,31 @@
 #define CONTEXT ADMIN "/0/contexts/0"
 #define SCHEME CONTEXT "/schemes/0"
 
+/* Open the file the format names; the fd or -errno. */
+static int open_path(int flags, const char *fmt, va_list ap)
+{
+	char path[256];
+	int fd;
+
+	vsnprintf(path, sizeof(path), fmt, ap);
+	fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 /* Write value to the file named by the format; 0 or -errno. */
 static int put(const char *value, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static int put(const char *value, const char *fmt, ...)
 {
-	char path[256];
 	va_list ap;
 	ssize_t n;
 	int fd, ret = 0;
 
 	va_start(ap, fmt);
-	vsnprintf(path, sizeof(path), fmt, ap);
+	fd = open_path(O_WRONLY, fmt, ap);
 	va_end(ap);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	n = write(fd, value, strlen(value));
 	if (n < 0)
 		ret = -errno;
@@ -55,17 +64,16 @@ static int get_u64(uint64_t *value, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static int get_u64(uint64_t *value, const char *fmt, ...)
 {
-	char path[256], text[32];
+	char text[32];
 	va_list ap;
 	ssize_t n;
 	int fd;
 
 	va_start(ap, fmt);
-	vsnprintf(path, sizeof(path), fmt, ap);
+	fd = open_path(O_RDONLY, fmt, ap);
 	va_end(ap);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	n = read(fd, text, sizeof(text) - 1);
 	close(fd);
 	if (n <= 0)
