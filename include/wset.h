@@ -49,7 +49,7 @@ extern "C" {
 #endif
 
 #define WSET_VERSION_MAJOR 1
-#define WSET_VERSION_MINOR 0
+#define WSET_VERSION_MINOR 2
 
 /* Largest size accepted in the size member of an extensible struct. */
 #define WSET_STRUCT_SIZE_MAX 4096u
@@ -103,8 +103,22 @@ enum wset_mechanism {
  *        negative errno value when no request was attempted (every result
  *        then counts as that error).  Requests of one batch are for
  *        different keys; a store may merge those for adjacent keys (one
- *        pwritev).  The library puts each eviction step's pages with one
- *        put_batch.
+ *        pwritev).
+ *
+ * submit: optional (since 1.2; NULL: the library runs put_batch/get_batch,
+ *        or put/get, on an I/O thread of its own): start req, count
+ *        requests that are all puts (req->write) or all gets, and return
+ *        0; then call req->done(req) once, from any thread (the calling
+ *        one included, before submit returns), when every request's result
+ *        is filled.  Or return a negative errno value having started
+ *        nothing: done is then never called.  Until done, io, its iovecs
+ *        and the memory they name stay valid and untouched by the library.
+ *
+ * The library puts each eviction step's pages as requests of up to
+ * WSET_STORE_REQUEST_PAGES pages, all in flight together, and gets the
+ * pages it prefetches around a fault with one request while its handler
+ * thread goes on serving faults.  A store thus sees puts of one step, and
+ * gets, concurrently.
  *
  * A failing put abandons the eviction of that page (it stays resident); a
  * failing get is retried until it succeeds, the faulting thread stays
@@ -135,6 +149,18 @@ struct wset_store_io {
 	int result;	/* filled by the store */
 };
 
+/* Pages of one eviction request (see submit above). */
+#define WSET_STORE_REQUEST_PAGES 32
+
+struct wset_store_request {
+	struct wset_store_io *io;
+	unsigned int count;
+	int write;	/* 1: put, 0: get */
+	/* Set by the caller: called once every io[].result is filled. */
+	void (*done)(struct wset_store_request *req);
+	void *arg;	/* the caller's */
+};
+
 struct wset_store_ops {
 	uint32_t size;	/* sizeof(struct wset_store_ops), set by the macro */
 	int (*put)(void *priv, uint64_t key, const void *data, size_t len);
@@ -148,7 +174,9 @@ struct wset_store_ops {
 	/* Since 1.1, in what was reserved space: NULL before. */
 	int (*put_batch)(void *priv, struct wset_store_io *io, unsigned int count);
 	int (*get_batch)(void *priv, struct wset_store_io *io, unsigned int count);
-	void *reserved[2];	/* NULL */
+	/* Since 1.2, in what was reserved space: NULL before. */
+	int (*submit)(void *priv, struct wset_store_request *req);
+	void *reserved[1];	/* NULL */
 };
 
 #define WSET_STORE_OPS_INIT(...)                                             \

@@ -258,89 +258,87 @@ static bool staging_read_over(struct wset *ws, struct step *step, size_t i)
 	return false;
 }
 
-/* The file store takes a run of adjacent pages in one write; other stores,
- * and the staging pages of an adopted process (read over one at a time),
- * get a put per page. */
-static void copy_out(struct wset *ws, struct step *step)
+/* One request of a step's puts. */
+struct step_request {
+	struct wset_io io;
+	struct step *step;
+	size_t entry[WSET_STORE_REQUEST_PAGES];	/* step entry of each page */
+	struct wset_store_io pages[WSET_STORE_REQUEST_PAGES];
+	struct iovec iov[WSET_STORE_REQUEST_PAGES];
+};
+
+/* Pages whose put failed are abandoned: they stay resident.  Requests of
+ * one step complete concurrently, each for entries of its own. */
+static void step_request_done(struct wset_io *io)
 {
-	struct wset_region *region = step->region;
-	bool runs = __wset_store_takes_runs(ws->store) &&
-		    (region->kind == REGION_FILE || !ws->remote);
+	struct step_request *request = (struct step_request *)io;
+	struct wset *ws = io->ws;
 
-	for (size_t i = 0; i < step->count;) {
-		uint64_t key = __wset_store_key(region, step->pages[i]);
-		size_t run;
-		int ret;
-
-		if (step->result[i] == STEP_SKIPPED) {
-			i++;
-			continue;
-		}
-		if (!staging_read_over(ws, step, i)) {
-			i++;
-			continue;
-		}
-		run = runs ? run_length(step, i, is_taken) : 1;
-		if (run > 1)
-			ret = __wset_file_store_put_run(ws->store, key,
-							page_source(ws, step, i),
-							run * region->page_size, run);
-		else
-			ret = ws->store->ops->put(ws->store->priv, key,
-						  page_source(ws, step, i),
-						  region->page_size);
-		if (ret < 0) {
-			__wset_count(&ws->counters.store_put_errors, run);
-			__wset_count(&ws->counters.abandoned, run);
-			for (size_t j = i; j < i + run; j++)
-				step->result[j] = STEP_ABANDONED;
-		}
-		i += run;
-	}
-}
-
-/* A store with put_batch gets the whole step in one call, one request per
- * page.  Pages whose request fails are abandoned, as with put. */
-static bool copy_out_batch(struct wset *ws, struct step *step)
-{
-	struct wset_region *region = step->region;
-	struct wset_store_io *io = malloc(step->count * sizeof(*io));
-	struct iovec *iov = malloc(step->count * sizeof(*iov));
-	size_t *entry = malloc(step->count * sizeof(*entry));
-	unsigned int count = 0;
-	int ret;
-
-	if (!io || !iov || !entry) {
-		free(io);
-		free(iov);
-		free(entry);
-		return false; /* page by page, then */
-	}
-	for (size_t i = 0; i < step->count; i++) {
-		if (step->result[i] == STEP_SKIPPED)
-			continue;
-		if (!staging_read_over(ws, step, i))
-			continue;
-		iov[count] = (struct iovec){ (void *)page_source(ws, step, i),
-					     region->page_size };
-		io[count] = (struct wset_store_io){
-			.key = __wset_store_key(region, step->pages[i]),
-			.iov = &iov[count], .iovcnt = 1, .result = -EIO,
-		};
-		entry[count++] = i;
-	}
-	ret = count ? ws->store->ops->put_batch(ws->store->priv, io, count) : 0;
-	for (unsigned int n = 0; n < count; n++) {
-		if (ret == 0 && io[n].result == 0)
+	for (unsigned int n = 0; n < io->req.count; n++) {
+		if (request->pages[n].result == 0)
 			continue;
 		__wset_count(&ws->counters.store_put_errors, 1);
 		__wset_count(&ws->counters.abandoned, 1);
-		step->result[entry[n]] = STEP_ABANDONED;
+		request->step->result[request->entry[n]] = STEP_ABANDONED;
 	}
-	free(io);
-	free(iov);
-	free(entry);
-	return true;
+}
+
+/*
+ * The step's pages go to the store as requests of up to
+ * WSET_STORE_REQUEST_PAGES, in flight together: while the store works on
+ * one the next is prepared (an adopted process's staging pages are read
+ * over), and once all are submitted the evictor runs queued ones itself.
+ * Without memory for the requests, the step is given up.
+ */
+static void copy_out(struct wset *ws, struct step *step)
+{
+	enum { REQUESTS = (WSET_BATCH_PAGES + WSET_STORE_REQUEST_PAGES - 1) /
+			  WSET_STORE_REQUEST_PAGES };
+	struct wset_region *region = step->region;
+	struct step_request *requests = calloc(REQUESTS, sizeof(*requests));
+	struct wset_io_group group = { 0 };
+	struct step_request *request = NULL;
+	unsigned int used = 0;
+
+	if (!requests) {
+		for (size_t i = 0; i < step->count; i++)
+			if (step->result[i] != STEP_SKIPPED) {
+				step->result[i] = STEP_ABANDONED;
+				__wset_count(&ws->counters.abandoned, 1);
+			}
+		return;
+	}
+	for (size_t i = 0; i < step->count; i++) {
+		unsigned int n;
+
+		if (step->result[i] == STEP_SKIPPED || !staging_read_over(ws, step, i))
+			continue;
+		if (!request) {
+			request = &requests[used++];
+			request->step = step;
+			request->io.req = (struct wset_store_request){
+				.io = request->pages, .write = 1,
+			};
+			request->io.group = &group;
+			request->io.complete = step_request_done;
+		}
+		n = request->io.req.count++;
+		request->iov[n] = (struct iovec){ (void *)page_source(ws, step, i),
+						  region->page_size };
+		request->pages[n] = (struct wset_store_io){
+			.key = __wset_store_key(region, step->pages[i]),
+			.iov = &request->iov[n], .iovcnt = 1, .result = -EIO,
+		};
+		request->entry[n] = i;
+		if (n + 1 == WSET_STORE_REQUEST_PAGES) {
+			__wset_io_submit(ws, &request->io);
+			request = NULL;
+		}
+	}
+	if (request)
+		__wset_io_submit(ws, &request->io);
+	__wset_io_wait(ws, &group);
+	free(requests);
 }
 
 /* Before any page of the step leaves guest memory, its stored copy must be
@@ -525,8 +523,7 @@ static uint64_t run_step(struct wset *ws, struct step *step, int *error)
 		isolate_anon(ws, step);
 	}
 	map_source(ws, step);
-	if (!ws->store->ops->put_batch || !copy_out_batch(ws, step))
-		copy_out(ws, step);
+	copy_out(ws, step);
 	make_durable(ws, step);
 	drop_and_give_back(ws, step);
 	stored = finish(ws, step);

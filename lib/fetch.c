@@ -113,19 +113,12 @@ static int write_back(struct wset_region *region, uint64_t page, const void *buf
 	return ret;
 }
 
-/*
- * Bring an evicted page back.  0: done; -EBUSY: another step owns it (it
- * wakes waiters when done); -ENOENT: not evicted; otherwise the store or
- * copy error (-EAGAIN: try again later), and the page stays evicted.
- */
-int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
-		 enum wset_fetch_reason reason)
+/* Take an evicted page to bring it back: 0, or -EBUSY when another step
+ * owns it (it wakes waiters when done), -ENOENT when it is not evicted. */
+static int claim(struct wset *ws, struct wset_region *region, uint64_t page)
 {
-	uint64_t addr = __wset_page_addr(region, page);
-	uint64_t key = __wset_store_key(region, page);
 	uint8_t *state = &region->state[page];
-	struct wset_buffer *buf;
-	int ret;
+	int ret = 0;
 
 	pthread_mutex_lock(&ws->lock);
 	if (*state & PAGE_BUSY)
@@ -133,30 +126,45 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	else if (!(*state & PAGE_EVICTED))
 		ret = -ENOENT;
 	else
-		ret = 0;
-	if (ret == 0)
 		*state |= PAGE_BUSY;
 	pthread_mutex_unlock(&ws->lock);
-	if (ret < 0)
-		return ret;
+	return ret;
+}
 
-	buf = buffer_get(ws, region->page_size);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out_unbusy;
-	}
-	ret = ws->store->ops->get(ws->store->priv, key, buf->data, region->page_size);
-	if (ret < 0) {
-		__wset_count(&ws->counters.store_get_errors, 1);
-		goto out_unbusy;
-	}
+/* A claimed page stays evicted after all. */
+static void unclaim(struct wset *ws, struct wset_region *region, uint64_t page)
+{
+	uint64_t addr;
+
+	pthread_mutex_lock(&ws->lock);
+	region->state[page] &= (uint8_t)~PAGE_BUSY;
+	/* Prefetch runs beside event handling: wake where the page is now. */
+	addr = __wset_page_addr(region, page);
+	pthread_mutex_unlock(&ws->lock);
+	/* A fault that found the page busy left its waking to us: wake it
+	 * so that it faults again and a handler retries the fetch. */
+	__wset_uffd_wake(ws->uffd, addr, region->page_size);
+}
+
+/* A claimed page's stored copy is in buf: put it in place and publish.  On
+ * error the page stays evicted and is unclaimed. */
+static int install(struct wset *ws, struct wset_region *region, uint64_t page,
+		   const void *buf, enum wset_fetch_reason reason)
+{
+	uint8_t *state = &region->state[page];
+	uint64_t addr;
+	int ret;
+
+	pthread_mutex_lock(&ws->lock);
+	addr = __wset_page_addr(region, page);
+	pthread_mutex_unlock(&ws->lock);
 	/* Publish the new state before the faulting thread runs again, so
 	 * that what it reads next (counters, ages) already says so.  Other
 	 * threads see the page as soon as it is copied in: publish at once. */
 	if (region->kind == REGION_FILE && reason == FETCH_RESTORE) {
-		ret = write_back(region, page, buf->data);
+		ret = write_back(region, page, buf);
 	} else {
-		ret = copy_in(ws, addr, buf->data, region->page_size, false,
+		ret = copy_in(ws, addr, buf, region->page_size, false,
 			      reason == FETCH_RESTORE);
 		/* -EEXIST: guest memory has the page after all (an agent died
 		 * between storing it and freeing it, or the VMM wrote it through
@@ -165,11 +173,12 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 			ret = 0;
 		/* -ESRCH: the VMM is gone; its memory file may not be. */
 		if (ret == -ESRCH && region->kind == REGION_FILE)
-			ret = write_back(region, page, buf->data);
+			ret = write_back(region, page, buf);
 	}
-	if (ret < 0)
-		goto out_unbusy;
-	buffer_put(ws, buf);
+	if (ret < 0) {
+		unclaim(ws, region, page);
+		return ret;
+	}
 	pthread_mutex_lock(&ws->lock);
 	*state &= (uint8_t)~(PAGE_EVICTED | PAGE_DISCARDED);
 	*state |= PAGE_PRESENT;
@@ -187,21 +196,44 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 		return 0;
 	}
 	/* The faulting thread runs on at once; the store's copy is dropped
-	 * after, off the fault path. */
+	 * after: by a handler thread once it is idle, or here when this is a
+	 * prefetch's completion (never on a handler thread: handlers must not
+	 * find drops queued while they wait for messages). */
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
-	__wset_defer_drop(ws, region, page);
+	if (reason == FETCH_PREFETCH)
+		__wset_fetch_finish(ws, region, page, 1);
+	else
+		__wset_defer_drop(ws, region, page);
 	return 0;
+}
 
-out_unbusy:
+/*
+ * Bring an evicted page back.  0: done; -EBUSY: another step owns it (it
+ * wakes waiters when done); -ENOENT: not evicted; otherwise the store or
+ * copy error (-EAGAIN: try again later), and the page stays evicted.
+ */
+int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
+		 enum wset_fetch_reason reason)
+{
+	struct wset_buffer *buf;
+	int ret = claim(ws, region, page);
+
+	if (ret < 0)
+		return ret;
+	buf = buffer_get(ws, region->page_size);
+	if (!buf) {
+		unclaim(ws, region, page);
+		return -ENOMEM;
+	}
+	ret = ws->store->ops->get(ws->store->priv, __wset_store_key(region, page),
+				  buf->data, region->page_size);
+	if (ret < 0) {
+		__wset_count(&ws->counters.store_get_errors, 1);
+		unclaim(ws, region, page);
+	} else {
+		ret = install(ws, region, page, buf->data, reason);
+	}
 	buffer_put(ws, buf);
-	pthread_mutex_lock(&ws->lock);
-	*state &= (uint8_t)~PAGE_BUSY;
-	/* Prefetch runs beside event handling: wake where the page is now. */
-	addr = __wset_page_addr(region, page);
-	pthread_mutex_unlock(&ws->lock);
-	/* A fault that found the page busy left its waking to us: wake it
-	 * so that it faults again and a handler retries the fetch. */
-	__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	return ret;
 }
 
@@ -265,56 +297,110 @@ int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 
 /*
  * Pages evicted in the same step as a faulting page are likely wanted
- * together.  Prefetch goes a page at a time so that the handler thread can
- * serve a new fault between two pages: it visits page + 1, page - 1,
- * page + 2, ... within prefetch_pages of the faulting page, and brings back
- * at most prefetch_pages of them.
+ * together.  Once the handler thread has no fault to serve, it claims the
+ * candidates within prefetch_pages of the faulting page, nearest first
+ * (page + 1, page - 1, page + 2, ...), at most prefetch_pages of them, and
+ * gets them from the store with one request.  The handler goes back to
+ * faults at once; the request's completion puts the pages in place, and a
+ * fault on one of them meanwhile waits for it like any busy page.
  */
 void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
 			   struct wset_region *region, uint64_t page)
 {
-	*prefetch = (struct wset_prefetch){
-		.region = region,
-		.page = page,
-		.distance = 1,
-		.budget = ws->config.prefetch_pages,
-	};
+	*prefetch = (struct wset_prefetch){ .region = region, .page = page };
 	pthread_mutex_lock(&ws->lock);
 	prefetch->batch = region->batch[page];
 	pthread_mutex_unlock(&ws->lock);
 }
 
-bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch)
+struct prefetch_request {
+	struct wset_io io;
+	struct wset_region *region;
+	struct wset_buffer *buffer;	/* the pages' data, one after another */
+	uint64_t *pages;
+	struct wset_store_io *gets;
+	struct iovec *iov;
+};
+
+static void prefetch_done(struct wset_io *io)
+{
+	struct prefetch_request *request = (struct prefetch_request *)io;
+	struct wset_region *region = request->region;
+	struct wset *ws = io->ws;
+
+	for (unsigned int n = 0; n < io->req.count; n++) {
+		if (request->gets[n].result < 0) {
+			__wset_count(&ws->counters.store_get_errors, 1);
+			unclaim(ws, region, request->pages[n]);
+			continue;
+		}
+		install(ws, region, request->pages[n],
+			request->iov[n].iov_base, FETCH_PREFETCH);
+	}
+	buffer_put(ws, request->buffer);
+	free(request);
+}
+
+static bool prefetch_candidate(struct wset *ws, const struct wset_prefetch *prefetch,
+			       uint64_t page)
 {
 	struct wset_region *region = prefetch->region;
-	unsigned int limit = ws->config.prefetch_pages;
+	bool same;
 
-	while (prefetch->budget && prefetch->distance <= limit) {
-		uint64_t page = prefetch->page, other;
-		bool valid, same;
+	pthread_mutex_lock(&ws->lock);
+	same = region->batch[page] == prefetch->batch &&
+	       (region->state[page] & (PAGE_EVICTED | PAGE_BUSY)) == PAGE_EVICTED;
+	pthread_mutex_unlock(&ws->lock);
+	return same && claim(ws, region, page) == 0;
+}
 
-		if (!prefetch->below) {
-			other = page + prefetch->distance;
-			valid = other < region->pages;
-		} else {
-			valid = page >= prefetch->distance;
-			other = page - prefetch->distance;
-			prefetch->distance++;
-		}
-		prefetch->below = !prefetch->below;
-		if (!valid)
-			continue;
-		pthread_mutex_lock(&ws->lock);
-		same = region->batch[other] == prefetch->batch &&
-		       (region->state[other] & (PAGE_EVICTED | PAGE_BUSY)) ==
-			       PAGE_EVICTED;
-		pthread_mutex_unlock(&ws->lock);
-		if (same && __wset_fetch(ws, region, other, FETCH_PREFETCH) == 0) {
-			prefetch->budget--;
-			break;
+void __wset_prefetch_submit(struct wset *ws, const struct wset_prefetch *prefetch)
+{
+	struct wset_region *region = prefetch->region;
+	unsigned int limit = ws->config.prefetch_pages, count = 0;
+	struct prefetch_request *request;
+	uint64_t page = prefetch->page;
+	struct wset_buffer *buffer;
+
+	request = calloc(1, sizeof(*request) + limit * (sizeof(uint64_t) +
+		  sizeof(struct wset_store_io) + sizeof(struct iovec)));
+	buffer = request ? buffer_get(ws, limit * region->page_size) : NULL;
+	if (!buffer) {
+		free(request);
+		return; /* only a prefetch */
+	}
+	request->gets = (struct wset_store_io *)(request + 1);
+	request->iov = (struct iovec *)(request->gets + limit);
+	request->pages = (uint64_t *)(request->iov + limit);
+	for (unsigned int distance = 1; distance <= limit && count < limit; distance++) {
+		uint64_t other[2] = { page + distance, page - distance };
+		bool valid[2] = { page + distance < region->pages, page >= distance };
+
+		for (int side = 0; side < 2 && count < limit; side++) {
+			if (!valid[side] || !prefetch_candidate(ws, prefetch, other[side]))
+				continue;
+			request->pages[count] = other[side];
+			request->iov[count] = (struct iovec){
+				(uint8_t *)buffer->data + count * region->page_size,
+				region->page_size,
+			};
+			request->gets[count] = (struct wset_store_io){
+				.key = __wset_store_key(region, other[side]),
+				.iov = &request->iov[count], .iovcnt = 1, .result = -EIO,
+			};
+			count++;
 		}
 	}
-	return prefetch->budget && prefetch->distance <= limit;
+	if (!count) {
+		buffer_put(ws, buffer);
+		free(request);
+		return;
+	}
+	request->region = region;
+	request->buffer = buffer;
+	request->io.req = (struct wset_store_request){ .io = request->gets, .count = count };
+	request->io.complete = prefetch_done; /* frees it; nobody waits */
+	__wset_io_submit(ws, &request->io);
 }
 
 /* Bring every evicted page of region back.  Store read errors are retried

@@ -157,6 +157,7 @@ struct wset {
 	void *handlers; /* per thread, with its retry slots (fault.c) */
 	unsigned int fault_thread_count;
 	struct wset_deferred *deferred; /* deferred.c: queued store drops */
+	struct wset_io_queue *io_queue; /* store_queue.c: store requests */
 	pthread_t tracker;
 	bool tracker_running;
 	pthread_mutex_t tracker_lock;
@@ -311,23 +312,44 @@ int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 int __wset_restore_region_locked(struct wset *ws, struct wset_region *region);
 void __wset_fetch_finish(struct wset *ws, struct wset_region *region,
 			 uint64_t page, uint64_t count);
-/* Prefetch around a faulting page, one page per step (see fetch.c). */
+/* Prefetch around a faulting page (see fetch.c). */
 struct wset_prefetch {
 	struct wset_region *region;
 	uint64_t page;		/* the faulting page */
 	uint32_t batch;		/* its eviction step */
-	unsigned int distance;	/* of the next candidate */
-	bool below;		/* the next candidate is below the page */
-	unsigned int budget;	/* pages still to bring back */
 };
 void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
 			   struct wset_region *region, uint64_t page);
-/* Bring back the next page; false when nothing is left to do. */
-bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch);
+/* Claim the pages to prefetch and get them with one store request. */
+void __wset_prefetch_submit(struct wset *ws, const struct wset_prefetch *prefetch);
 
 /* fault.c */
 int __wset_fault_threads_start(struct wset *ws);
 void __wset_fault_threads_stop(struct wset *ws);
+
+/* store_queue.c: store requests with completions.  The caller fills
+ * req.io, req.count, req.write, complete and group (NULL: nobody waits for
+ * this request, complete may free it); complete runs on whichever thread
+ * completes the request, before the group counts it done. */
+struct wset_io_group {
+	uint64_t outstanding;	/* zero-initialised by the caller */
+};
+struct wset_io {
+	struct wset_store_request req;
+	struct wset_io_group *group;
+	void (*complete)(struct wset_io *io);
+	void *arg;		/* the caller's */
+	struct wset *ws;	/* set by __wset_io_submit() */
+	struct wset_io *next;	/* while queued */
+};
+struct wset_io_queue;
+int __wset_io_init(struct wset *ws);
+/* Never fails: a request the store refuses completes at once, with every
+ * result the error. */
+void __wset_io_submit(struct wset *ws, struct wset_io *io);
+void __wset_io_wait(struct wset *ws, struct wset_io_group *group);
+void __wset_io_drain(struct wset *ws);
+void __wset_io_free(struct wset *ws);
 
 /* deferred.c: store drops, done after the faulting thread was woken. */
 struct wset_deferred;
@@ -352,11 +374,9 @@ void __wset_deferred_flush(struct wset *ws);
 /* tracker.c */
 void __wset_tracker_stop(struct wset *ws);
 
-/* store_file.c: eviction hands the file store a run of adjacent pages in
- * one write (keys are file offsets); other stores get a put per page. */
+/* store_file.c: the temporary file store drops a run of adjacent pages
+ * in one call (keys are file offsets). */
 bool __wset_store_takes_runs(const struct wset_store *store);
-int __wset_file_store_put_run(struct wset_store *store, uint64_t key,
-			      const void *data, size_t len, size_t pages);
 
 /* store_journal.c: the index journal of a named store. */
 struct wset_journal;

@@ -287,21 +287,6 @@ bool __wset_store_takes_runs(const struct wset_store *store)
 	       !((const struct file_store *)store->priv)->journal;
 }
 
-/* pages puts in one write: len bytes at key, counted as that many. */
-int __wset_file_store_put_run(struct wset_store *store, uint64_t key,
-			      const void *data, size_t len, size_t pages)
-{
-	struct file_store *fs = store->priv;
-	int saved = errno;
-	int ret = transfer(fs, true, key, (void *)data, len);
-
-	if (ret == 0) {
-		__wset_count(&fs->stored_bytes, len);
-		__wset_count(&fs->put_count, pages);
-	}
-	errno = saved;
-	return ret;
-}
 
 /* An unlinked file in dir: nothing is left behind after a crash. */
 static int open_in_directory(const char *dir)

@@ -1,9 +1,9 @@
 # libwset: shared and static library, pkg-config file.
 #
-#   make lib            build/lib/libwset.so.1.1 (+ links), libwset.a, wset.pc
+#   make lib            build/lib/libwset.so.1.2 (+ links), libwset.a, wset.pc
 #   make install-lib    into $(DESTDIR)$(PREFIX)
 
-WSET_VERSION := 1.1
+WSET_VERSION := 1.2
 WSET_SONAME := libwset.so.1
 PREFIX ?= /usr/local
 

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Store requests with completions: a store with a submit callback gets
+ * each eviction step's puts as several requests in flight together, and
+ * a fault's prefetch as one get request.  This store completes them from
+ * a thread of its own, newest first (out of order), fails the puts of
+ * every eighth page and the gets of every fifth, and refuses whole
+ * requests on command.  Failed puts leave their pages resident, failed
+ * prefetch gets leave them evicted for a later fault, a refused request
+ * is as if every page in it failed: every page reads back what was
+ * written, and every error is counted.
+ * usage: store_completions MECHANISM
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "testlib.h"
+
+#define PAGES 512
+#define PENDING_MAX 64
+
+static struct wset_store *inner;
+static size_t page;
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct wset_store_request *pending[PENDING_MAX];
+	unsigned int count;
+	bool stop;
+	/* What the library asked for. */
+	unsigned int in_flight, in_flight_max, largest;
+	unsigned long put_requests, get_requests, failed_puts, failed_gets, good_gets;
+} store = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
+static atomic_bool refuse;
+
+static bool put_fails(uint64_t key)
+{
+	return key / page % 8 == 3;
+}
+
+static bool get_fails(uint64_t key)
+{
+	return key / page % 5 == 1;
+}
+
+/* The newest request first: completions come out of order. */
+static void *completer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&store.lock);
+	for (;;) {
+		struct wset_store_request *req;
+
+		while (!store.count && !store.stop)
+			pthread_cond_wait(&store.work, &store.lock);
+		if (!store.count)
+			break;
+		req = store.pending[--store.count];
+		pthread_mutex_unlock(&store.lock);
+		for (unsigned int i = 0; i < req->count; i++) {
+			struct wset_store_io *io = &req->io[i];
+			bool fails = req->write ? put_fails(io->key) : get_fails(io->key);
+
+			if (fails)
+				io->result = -EIO;
+			else if (req->write)
+				io->result = inner->ops->put(inner->priv, io->key,
+							     io->iov[0].iov_base,
+							     io->iov[0].iov_len);
+			else
+				io->result = inner->ops->get(inner->priv, io->key,
+							     io->iov[0].iov_base,
+							     io->iov[0].iov_len);
+			pthread_mutex_lock(&store.lock);
+			if (fails && req->write)
+				store.failed_puts++;
+			else if (fails)
+				store.failed_gets++;
+			else if (!req->write && io->result == 0)
+				store.good_gets++;
+			pthread_mutex_unlock(&store.lock);
+		}
+		pthread_mutex_lock(&store.lock);
+		store.in_flight--;
+		pthread_mutex_unlock(&store.lock);
+		req->done(req);
+		pthread_mutex_lock(&store.lock);
+	}
+	pthread_mutex_unlock(&store.lock);
+	return NULL;
+}
+
+static int async_submit(void *priv, struct wset_store_request *req)
+{
+	(void)priv;
+	if (atomic_load(&refuse))
+		return -EBUSY;
+	pthread_mutex_lock(&store.lock);
+	if (store.count == PENDING_MAX) {
+		pthread_mutex_unlock(&store.lock);
+		return -EAGAIN;
+	}
+	store.pending[store.count++] = req;
+	if (++store.in_flight > store.in_flight_max)
+		store.in_flight_max = store.in_flight;
+	if (req->count > store.largest)
+		store.largest = req->count;
+	if (req->write)
+		store.put_requests++;
+	else
+		store.get_requests++;
+	/* Let requests pile up a little before completing them. */
+	if (store.count >= 2 || !req->write)
+		pthread_cond_signal(&store.work);
+	pthread_mutex_unlock(&store.lock);
+	return 0;
+}
+
+/* Wakes the completer when a lone request waits (a step's last). */
+static void *nudger(void *arg)
+{
+	const struct timespec tick = { .tv_nsec = 1000000L };
+
+	(void)arg;
+	for (;;) {
+		nanosleep(&tick, NULL);
+		pthread_mutex_lock(&store.lock);
+		if (store.stop) {
+			pthread_mutex_unlock(&store.lock);
+			return NULL;
+		}
+		if (store.count)
+			pthread_cond_signal(&store.work);
+		pthread_mutex_unlock(&store.lock);
+	}
+}
+
+static int sync_put(void *priv, uint64_t key, const void *data, size_t len)
+{
+	(void)priv;
+	return inner->ops->put(inner->priv, key, data, len);
+}
+
+static int sync_get(void *priv, uint64_t key, void *buf, size_t len)
+{
+	(void)priv;
+	return inner->ops->get(inner->priv, key, buf, len);
+}
+
+static int forward_drop(void *priv, uint64_t key, size_t len)
+{
+	(void)priv;
+	return inner->ops->drop(inner->priv, key, len);
+}
+
+static int forward_stats(void *priv, struct wset_store_stats *stats)
+{
+	(void)priv;
+	return inner->ops->stats(inner->priv, stats);
+}
+
+static const struct wset_store_ops async_ops = WSET_STORE_OPS_INIT(
+	.put = sync_put,
+	.get = sync_get,
+	.drop = forward_drop,
+	.stats = forward_stats,
+	.submit = async_submit
+);
+
+struct area {
+	enum test_memory kind;
+	uint8_t *mem;
+	int fd;
+};
+
+static struct area areas[2] = { { MEMORY_ANON, NULL, -1 }, { MEMORY_MEMFD, NULL, -1 } };
+
+static uint64_t pattern(int a, size_t i, size_t off, uint64_t generation)
+{
+	return generation ^ (i << 20) ^ off ^ (uint64_t)a << 40;
+}
+
+static void write_all(uint64_t generation)
+{
+	for (int a = 0; a < 2; a++)
+		for (size_t i = 0; i < PAGES; i++)
+			for (size_t off = 0; off < page; off += 256)
+				*(uint64_t *)(areas[a].mem + i * page + off) =
+					pattern(a, i, off, generation);
+}
+
+/* Pages read in order: each fault prefetches the ones after it. */
+static size_t count_bad(uint64_t generation)
+{
+	size_t bad = 0;
+
+	for (int a = 0; a < 2; a++)
+		for (size_t i = 0; i < PAGES; i++)
+			for (size_t off = 0; off < page; off += 256)
+				if (*(uint64_t *)(areas[a].mem + i * page + off) !=
+				    pattern(a, i, off, generation)) {
+					bad++;
+					break;
+				}
+	return bad;
+}
+
+static void settle(struct wset *ws)
+{
+	for (int t = 0; t < 3; t++)
+		wset_tick(ws);
+}
+
+int main(int argc, char **argv)
+{
+	struct wset_config config = WSET_CONFIG_INIT;
+	struct wset_store async = { .ops = &async_ops, .priv = NULL };
+	struct wset_counters counters = WSET_COUNTERS_INIT;
+	size_t len, failing;
+	uint64_t evicted = 0;
+	pthread_t threads[2];
+	char why[256];
+	struct wset *ws;
+	int ret;
+
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	len = PAGES * page;
+	config.mechanism = test_mechanism(argc, argv);
+	config.store = &async;
+	config.prefetch_pages = 16;
+	test_require(config.mechanism);
+	ret = wset_file_store_open(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", &inner);
+	if (ret < 0)
+		tap_bail("file store: %s", strerror(-ret));
+	pthread_create(&threads[0], NULL, completer, NULL);
+	pthread_create(&threads[1], NULL, nudger, NULL);
+	ws = test_create(&config);
+	tap_plan(12);
+	for (int a = 0; a < 2; a++) {
+		areas[a].mem = test_memory(areas[a].kind, len, &areas[a].fd, why, sizeof(why));
+		if (!areas[a].mem)
+			tap_bail("%s", why);
+		ret = test_add(ws, areas[a].kind, areas[a].mem, len, areas[a].fd);
+		if (ret < 0)
+			tap_bail("add region: %s", strerror(-ret));
+	}
+	/* The store refuses every request: nothing leaves, nothing is lost. */
+	write_all(1);
+	settle(ws);
+	atomic_store(&refuse, true);
+	ret = wset_evict(ws, 1, 0, &evicted);
+	wset_counters(ws, &counters);
+	tap_ok(ret == 0 && evicted == 0 && counters.abandoned == 2 * PAGES &&
+	       counters.store_put_errors == 2 * PAGES,
+	       "refused requests: nothing evicted (%d, %llu bytes), every page abandoned "
+	       "(%llu) and counted (%llu)", ret, (unsigned long long)evicted,
+	       (unsigned long long)counters.abandoned,
+	       (unsigned long long)counters.store_put_errors);
+	tap_ok(count_bad(1) == 0, "content intact after refused requests");
+	atomic_store(&refuse, false);
+
+	/* Puts complete out of order, some fail. */
+	write_all(2);
+	settle(ws);
+	ret = wset_evict(ws, 1, 0, &evicted);
+	wset_counters(ws, &counters);
+	failing = store.failed_puts;
+	tap_ok(ret == 0 && failing > 0 && evicted == 2 * len - failing * page,
+	       "eviction: %llu bytes, all but the %zu pages whose puts fail",
+	       (unsigned long long)evicted, failing);
+	tap_ok(counters.store_put_errors == 2 * PAGES + failing &&
+	       counters.abandoned == 2 * PAGES + failing,
+	       "each failed put is counted: %lu failed, %llu errors in all",
+	       store.failed_puts, (unsigned long long)counters.store_put_errors);
+	tap_ok(store.put_requests >= 2 * PAGES / WSET_STORE_REQUEST_PAGES &&
+	       store.largest <= WSET_STORE_REQUEST_PAGES,
+	       "puts came as %lu requests of at most %u pages (largest %u)",
+	       store.put_requests, WSET_STORE_REQUEST_PAGES, store.largest);
+	tap_ok(store.in_flight_max >= 2, "requests were in flight together: up to %u",
+	       store.in_flight_max);
+	tap_ok(counters.resident_bytes == failing * page,
+	       "the failed pages stay resident: %llu bytes",
+	       (unsigned long long)counters.resident_bytes);
+
+	/* Reading back: faults get their page at once, prefetches come as
+	 * get requests, completed out of order, a fifth of them failing. */
+	tap_ok(count_bad(2) == 0, "every page reads back what was written last");
+	wset_counters(ws, &counters);
+	tap_ok(store.get_requests > 0 && store.failed_gets > 0,
+	       "prefetches came as %lu get requests, %lu pages of them failed",
+	       store.get_requests, store.failed_gets);
+	tap_ok(counters.prefetches == store.good_gets &&
+	       counters.store_get_errors == store.failed_gets,
+	       "prefetched pages counted: %llu (store gave %lu), get errors %llu",
+	       (unsigned long long)counters.prefetches, store.good_gets,
+	       (unsigned long long)counters.store_get_errors);
+	tap_ok(counters.evicted_bytes == 0 && counters.store.stored_bytes == 0,
+	       "all pages back, store empty: %llu evicted, %llu stored",
+	       (unsigned long long)counters.evicted_bytes,
+	       (unsigned long long)counters.store.stored_bytes);
+	tap_ok(wset_destroy(ws) == 0, "destroy");
+	pthread_mutex_lock(&store.lock);
+	store.stop = true;
+	pthread_cond_broadcast(&store.work);
+	pthread_mutex_unlock(&store.lock);
+	pthread_join(threads[0], NULL);
+	pthread_join(threads[1], NULL);
+	wset_store_close(inner);
+	return tap_done();
+}
