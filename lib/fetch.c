@@ -196,13 +196,11 @@ static int install(struct wset *ws, struct wset_region *region, uint64_t page,
 		return 0;
 	}
 	/* The faulting thread runs on at once; the store's copy is dropped
-	 * after: by a handler thread once it is idle, or here when this is a
-	 * prefetch's completion (never on a handler thread: handlers must not
-	 * find drops queued while they wait for messages). */
+	 * after: by a handler thread once it is idle, or by a prefetch's
+	 * completion once all its pages are in (drops queued from elsewhere
+	 * would find the handlers waiting for messages). */
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
-	if (reason == FETCH_PREFETCH)
-		__wset_fetch_finish(ws, region, page, 1);
-	else
+	if (reason != FETCH_PREFETCH)
 		__wset_defer_drop(ws, region, page);
 	return 0;
 }
@@ -328,15 +326,21 @@ static void prefetch_done(struct wset_io *io)
 	struct wset_region *region = request->region;
 	struct wset *ws = io->ws;
 
+	/* Every page in place first, nearest first: a fault may wait on
+	 * any of them.  Then the store's copies go. */
 	for (unsigned int n = 0; n < io->req.count; n++) {
 		if (request->gets[n].result < 0) {
 			__wset_count(&ws->counters.store_get_errors, 1);
 			unclaim(ws, region, request->pages[n]);
+		} else if (install(ws, region, request->pages[n],
+				   request->iov[n].iov_base, FETCH_PREFETCH) == 0) {
 			continue;
 		}
-		install(ws, region, request->pages[n],
-			request->iov[n].iov_base, FETCH_PREFETCH);
+		request->pages[n] = UINT64_MAX; /* still evicted */
 	}
+	for (unsigned int n = 0; n < io->req.count; n++)
+		if (request->pages[n] != UINT64_MAX)
+			__wset_fetch_finish(ws, region, request->pages[n], 1);
 	buffer_put(ws, request->buffer);
 	free(request);
 }
