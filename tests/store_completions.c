@@ -148,23 +148,13 @@ static int sync_get(void *priv, uint64_t key, void *buf, size_t len)
 	return inner->ops->get(inner->priv, key, buf, len);
 }
 
-static int forward_drop(void *priv, uint64_t key, size_t len)
-{
-	(void)priv;
-	return inner->ops->drop(inner->priv, key, len);
-}
 
-static int forward_stats(void *priv, struct wset_store_stats *stats)
-{
-	(void)priv;
-	return inner->ops->stats(inner->priv, stats);
-}
 
 static const struct wset_store_ops async_ops = WSET_STORE_OPS_INIT(
 	.put = sync_put,
 	.get = sync_get,
-	.drop = forward_drop,
-	.stats = forward_stats,
+	.drop = test_forward_drop,
+	.stats = test_forward_stats,
 	.submit = async_submit
 );
 
@@ -176,35 +166,24 @@ struct area {
 
 static struct area areas[2] = { { MEMORY_ANON, NULL, -1 }, { MEMORY_MEMFD, NULL, -1 } };
 
-static uint64_t pattern(int a, size_t i, size_t off, uint64_t generation)
-{
-	return generation ^ (i << 20) ^ off ^ (uint64_t)a << 40;
-}
-
 static void write_all(uint64_t generation)
 {
 	for (int a = 0; a < 2; a++)
-		for (size_t i = 0; i < PAGES; i++)
-			for (size_t off = 0; off < page; off += 256)
-				*(uint64_t *)(areas[a].mem + i * page + off) =
-					pattern(a, i, off, generation);
+		test_write_words(areas[a].mem, PAGES, page, generation, (unsigned int)a);
 }
 
-/* Pages read in order: each fault prefetches the ones after it. */
 static size_t count_bad(uint64_t generation)
 {
 	size_t bad = 0;
 
 	for (int a = 0; a < 2; a++)
-		for (size_t i = 0; i < PAGES; i++)
-			for (size_t off = 0; off < page; off += 256)
-				if (*(uint64_t *)(areas[a].mem + i * page + off) !=
-				    pattern(a, i, off, generation)) {
-					bad++;
-					break;
-				}
+		bad += test_count_bad_pages(areas[a].mem, PAGES, page, generation,
+					    (unsigned int)a);
 	return bad;
 }
+
+
+
 
 static void settle(struct wset *ws)
 {
@@ -233,6 +212,7 @@ int main(int argc, char **argv)
 	ret = wset_file_store_open(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", &inner);
 	if (ret < 0)
 		tap_bail("file store: %s", strerror(-ret));
+	async.priv = inner; /* the forwarding callbacks' */
 	pthread_create(&threads[0], NULL, completer, NULL);
 	pthread_create(&threads[1], NULL, nudger, NULL);
 	ws = test_create(&config);

@@ -38,23 +38,13 @@ static int flaky_get(void *priv, uint64_t key, void *buf, size_t len)
 	return inner->ops->get(inner->priv, key, buf, len);
 }
 
-static int flaky_drop(void *priv, uint64_t key, size_t len)
-{
-	(void)priv;
-	return inner->ops->drop(inner->priv, key, len);
-}
 
-static int flaky_stats(void *priv, struct wset_store_stats *stats)
-{
-	(void)priv;
-	return inner->ops->stats(inner->priv, stats);
-}
 
 static const struct wset_store_ops flaky_ops = WSET_STORE_OPS_INIT(
 	.put = flaky_put,
 	.get = flaky_get,
-	.drop = flaky_drop,
-	.stats = flaky_stats
+	.drop = test_forward_drop,
+	.stats = test_forward_stats
 );
 
 struct area {
@@ -69,10 +59,7 @@ static size_t page;
 static void write_all(uint64_t generation)
 {
 	for (int a = 0; a < 2; a++)
-		for (size_t i = 0; i < PAGES; i++)
-			for (size_t off = 0; off < page; off += 256)
-				*(uint64_t *)(areas[a].mem + i * page + off) =
-					generation ^ (i << 20) ^ off ^ (uint64_t)a << 40;
+		test_write_words(areas[a].mem, PAGES, page, generation, (unsigned int)a);
 }
 
 static size_t count_bad(uint64_t generation)
@@ -80,15 +67,12 @@ static size_t count_bad(uint64_t generation)
 	size_t bad = 0;
 
 	for (int a = 0; a < 2; a++)
-		for (size_t i = 0; i < PAGES; i++)
-			for (size_t off = 0; off < page; off += 256)
-				if (*(uint64_t *)(areas[a].mem + i * page + off) !=
-				    (generation ^ (i << 20) ^ off ^ (uint64_t)a << 40)) {
-					bad++;
-					break;
-				}
+		bad += test_count_bad_pages(areas[a].mem, PAGES, page, generation,
+					    (unsigned int)a);
 	return bad;
 }
+
+
 
 static atomic_bool reader_done;
 static size_t reader_bad;
@@ -121,6 +105,7 @@ int main(int argc, char **argv)
 	ret = wset_file_store_open(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", &inner);
 	if (ret < 0)
 		tap_bail("file store: %s", strerror(-ret));
+	flaky.priv = inner; /* the forwarding callbacks' */
 	ws = test_create(&config);
 	tap_plan(14);
 	for (int a = 0; a < 2; a++) {

@@ -346,4 +346,53 @@ static inline uint64_t test_hash(const void *data, size_t len)
 	return hash;
 }
 
+/* A word every 256 bytes of pages [0, pages) of mem, from generation, the
+ * page and area (a salt per area): written, then counted back. */
+static inline uint64_t test_word(uint64_t generation, size_t page, size_t off,
+				 unsigned int area)
+{
+	return generation ^ ((uint64_t)page << 20) ^ off ^ (uint64_t)area << 40;
+}
+
+static inline void test_write_words(uint8_t *mem, size_t pages, size_t page_size,
+				    uint64_t generation, unsigned int area)
+{
+	for (size_t i = 0; i < pages; i++)
+		for (size_t off = 0; off < page_size; off += 256)
+			*(uint64_t *)(mem + i * page_size + off) =
+				test_word(generation, i, off, area);
+}
+
+/* How many pages hold a word other than written. */
+static inline size_t test_count_bad_pages(const uint8_t *mem, size_t pages,
+					  size_t page_size, uint64_t generation,
+					  unsigned int area)
+{
+	size_t bad = 0;
+
+	for (size_t i = 0; i < pages; i++)
+		for (size_t off = 0; off < page_size; off += 256)
+			if (*(const uint64_t *)(mem + i * page_size + off) !=
+			    test_word(generation, i, off, area)) {
+				bad++;
+				break;
+			}
+	return bad;
+}
+
+/* Callbacks of a test store that wraps another: priv is the inner store. */
+static inline int test_forward_drop(void *priv, uint64_t key, size_t len)
+{
+	struct wset_store *inner = priv;
+
+	return inner->ops->drop(inner->priv, key, len);
+}
+
+static inline int test_forward_stats(void *priv, struct wset_store_stats *stats)
+{
+	struct wset_store *inner = priv;
+
+	return inner->ops->stats(inner->priv, stats);
+}
+
 #endif /* WSET_TESTLIB_H */
