@@ -115,10 +115,9 @@ enum wset_mechanism {
  *        and the memory they name stay valid and untouched by the library.
  *
  * The library puts each eviction step's pages as requests of up to
- * WSET_STORE_REQUEST_PAGES pages, all in flight together, and gets the
- * pages it prefetches around a fault with one request while its handler
- * thread goes on serving faults.  A store thus sees puts of one step, and
- * gets, concurrently.
+ * WSET_STORE_REQUEST_PAGES pages, all in flight together: a store sees
+ * puts of one step concurrently.  Fetches (faults, prefetch, restore) use
+ * get, one page at a time.
  *
  * A failing put abandons the eviction of that page (it stays resident); a
  * failing get is retried until it succeeds, the faulting thread stays

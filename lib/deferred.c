@@ -126,8 +126,6 @@ void __wset_deferred_flush(struct wset *ws)
 {
 	struct wset_deferred *deferred = ws->deferred;
 
-	/* Prefetches in flight first: they drop their pages themselves. */
-	__wset_io_drain(ws);
 	if (!deferred)
 		return;
 	/* Only what was queued before: faults may keep queueing meanwhile.

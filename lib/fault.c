@@ -427,8 +427,8 @@ static void *fault_thread(void *arg)
 			{ .fd = ws->uffd, .events = POLLIN },
 			{ .fd = ws->stop_fd, .events = POLLIN },
 		};
-		/* A prefetch to start: only look for a new fault, then start
-		 * it (the newest fault's neighbours win).  Drops queued: do one run once no fault came for
+		/* Prefetching: only look for a new fault, then bring back one
+		 * more page.  Drops queued: do one run once no fault came for
 		 * DROP_IDLE_NS (at once when a flush waits).  Otherwise wait
 		 * for the next message. */
 		bool pending = !prefetching && __wset_deferred_pending(ws);
@@ -443,10 +443,8 @@ static void *fault_thread(void *arg)
 			      NULL);
 		if (ready < 0 && errno != EINTR)
 			handler_fails(strerror(errno));
-		if (ready == 0 && prefetching) {
-			__wset_prefetch_submit(ws, &prefetch);
-			prefetching = false;
-		}
+		if (ready == 0 && prefetching)
+			prefetching = __wset_prefetch_step(ws, &prefetch);
 		else if (ready == 0 && pending)
 			__wset_deferred_step(ws);
 		if (fds[1].revents)
@@ -516,8 +514,6 @@ void __wset_fault_threads_stop(struct wset *ws)
 	for (unsigned int i = 0; i < ws->fault_thread_count; i++)
 		pthread_join(ws->fault_threads[i], NULL);
 	ws->fault_thread_count = 0;
-	/* After the handlers: what they queued is finished first (prefetch
-	 * completions queue drops, so they come before the drops). */
-	__wset_io_drain(ws);
+	/* After the handlers: what they queued is finished first. */
 	__wset_deferred_stop(ws);
 }

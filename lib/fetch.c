@@ -196,12 +196,9 @@ static int install(struct wset *ws, struct wset_region *region, uint64_t page,
 		return 0;
 	}
 	/* The faulting thread runs on at once; the store's copy is dropped
-	 * after: by a handler thread once it is idle, or by a prefetch's
-	 * completion once all its pages are in (drops queued from elsewhere
-	 * would find the handlers waiting for messages). */
+	 * after, off the fault path. */
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
-	if (reason != FETCH_PREFETCH)
-		__wset_defer_drop(ws, region, page);
+	__wset_defer_drop(ws, region, page);
 	return 0;
 }
 
@@ -295,116 +292,56 @@ int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 
 /*
  * Pages evicted in the same step as a faulting page are likely wanted
- * together.  Once the handler thread has no fault to serve, it claims the
- * candidates within prefetch_pages of the faulting page, nearest first
- * (page + 1, page - 1, page + 2, ...), at most prefetch_pages of them, and
- * gets them from the store with one request.  The handler goes back to
- * faults at once; the request's completion puts the pages in place, and a
- * fault on one of them meanwhile waits for it like any busy page.
+ * together.  Prefetch goes a page at a time so that the handler thread can
+ * serve a new fault between two pages: it visits page + 1, page - 1,
+ * page + 2, ... within prefetch_pages of the faulting page, and brings back
+ * at most prefetch_pages of them.
  */
 void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
 			   struct wset_region *region, uint64_t page)
 {
-	*prefetch = (struct wset_prefetch){ .region = region, .page = page };
+	*prefetch = (struct wset_prefetch){
+		.region = region,
+		.page = page,
+		.distance = 1,
+		.budget = ws->config.prefetch_pages,
+	};
 	pthread_mutex_lock(&ws->lock);
 	prefetch->batch = region->batch[page];
 	pthread_mutex_unlock(&ws->lock);
 }
 
-struct prefetch_request {
-	struct wset_io io;
-	struct wset_region *region;
-	struct wset_buffer *buffer;	/* the pages' data, one after another */
-	uint64_t *pages;
-	struct wset_store_io *gets;
-	struct iovec *iov;
-};
-
-static void prefetch_done(struct wset_io *io)
+bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch)
 {
-	struct prefetch_request *request = (struct prefetch_request *)io;
-	struct wset_region *region = request->region;
-	struct wset *ws = io->ws;
+	struct wset_region *region = prefetch->region;
+	unsigned int limit = ws->config.prefetch_pages;
 
-	/* Every page in place first, nearest first: a fault may wait on
-	 * any of them.  Then the store's copies go. */
-	for (unsigned int n = 0; n < io->req.count; n++) {
-		if (request->gets[n].result < 0) {
-			__wset_count(&ws->counters.store_get_errors, 1);
-			unclaim(ws, region, request->pages[n]);
-		} else if (install(ws, region, request->pages[n],
-				   request->iov[n].iov_base, FETCH_PREFETCH) == 0) {
+	while (prefetch->budget && prefetch->distance <= limit) {
+		uint64_t page = prefetch->page, other;
+		bool valid, same;
+
+		if (!prefetch->below) {
+			other = page + prefetch->distance;
+			valid = other < region->pages;
+		} else {
+			valid = page >= prefetch->distance;
+			other = page - prefetch->distance;
+			prefetch->distance++;
+		}
+		prefetch->below = !prefetch->below;
+		if (!valid)
 			continue;
-		}
-		request->pages[n] = UINT64_MAX; /* still evicted */
-	}
-	for (unsigned int n = 0; n < io->req.count; n++)
-		if (request->pages[n] != UINT64_MAX)
-			__wset_fetch_finish(ws, region, request->pages[n], 1);
-	buffer_put(ws, request->buffer);
-	free(request);
-}
-
-static bool prefetch_candidate(struct wset *ws, const struct wset_prefetch *prefetch,
-			       uint64_t page)
-{
-	struct wset_region *region = prefetch->region;
-	bool same;
-
-	pthread_mutex_lock(&ws->lock);
-	same = region->batch[page] == prefetch->batch &&
-	       (region->state[page] & (PAGE_EVICTED | PAGE_BUSY)) == PAGE_EVICTED;
-	pthread_mutex_unlock(&ws->lock);
-	return same && claim(ws, region, page) == 0;
-}
-
-void __wset_prefetch_submit(struct wset *ws, const struct wset_prefetch *prefetch)
-{
-	struct wset_region *region = prefetch->region;
-	unsigned int limit = ws->config.prefetch_pages, count = 0;
-	struct prefetch_request *request;
-	uint64_t page = prefetch->page;
-	struct wset_buffer *buffer;
-
-	request = calloc(1, sizeof(*request) + limit * (sizeof(uint64_t) +
-		  sizeof(struct wset_store_io) + sizeof(struct iovec)));
-	buffer = request ? buffer_get(ws, limit * region->page_size) : NULL;
-	if (!buffer) {
-		free(request);
-		return; /* only a prefetch */
-	}
-	request->gets = (struct wset_store_io *)(request + 1);
-	request->iov = (struct iovec *)(request->gets + limit);
-	request->pages = (uint64_t *)(request->iov + limit);
-	for (unsigned int distance = 1; distance <= limit && count < limit; distance++) {
-		uint64_t other[2] = { page + distance, page - distance };
-		bool valid[2] = { page + distance < region->pages, page >= distance };
-
-		for (int side = 0; side < 2 && count < limit; side++) {
-			if (!valid[side] || !prefetch_candidate(ws, prefetch, other[side]))
-				continue;
-			request->pages[count] = other[side];
-			request->iov[count] = (struct iovec){
-				(uint8_t *)buffer->data + count * region->page_size,
-				region->page_size,
-			};
-			request->gets[count] = (struct wset_store_io){
-				.key = __wset_store_key(region, other[side]),
-				.iov = &request->iov[count], .iovcnt = 1, .result = -EIO,
-			};
-			count++;
+		pthread_mutex_lock(&ws->lock);
+		same = region->batch[other] == prefetch->batch &&
+		       (region->state[other] & (PAGE_EVICTED | PAGE_BUSY)) ==
+			       PAGE_EVICTED;
+		pthread_mutex_unlock(&ws->lock);
+		if (same && __wset_fetch(ws, region, other, FETCH_PREFETCH) == 0) {
+			prefetch->budget--;
+			break;
 		}
 	}
-	if (!count) {
-		buffer_put(ws, buffer);
-		free(request);
-		return;
-	}
-	request->region = region;
-	request->buffer = buffer;
-	request->io.req = (struct wset_store_request){ .io = request->gets, .count = count };
-	request->io.complete = prefetch_done; /* frees it; nobody waits */
-	__wset_io_submit(ws, &request->io);
+	return prefetch->budget && prefetch->distance <= limit;
 }
 
 /* Bring every evicted page of region back.  Store read errors are retried

@@ -312,16 +312,19 @@ int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 int __wset_restore_region_locked(struct wset *ws, struct wset_region *region);
 void __wset_fetch_finish(struct wset *ws, struct wset_region *region,
 			 uint64_t page, uint64_t count);
-/* Prefetch around a faulting page (see fetch.c). */
+/* Prefetch around a faulting page, one page per step (see fetch.c). */
 struct wset_prefetch {
 	struct wset_region *region;
 	uint64_t page;		/* the faulting page */
 	uint32_t batch;		/* its eviction step */
+	unsigned int distance;	/* of the next candidate */
+	bool below;		/* the next candidate is below the page */
+	unsigned int budget;	/* pages still to bring back */
 };
 void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
 			   struct wset_region *region, uint64_t page);
-/* Claim the pages to prefetch and get them with one store request. */
-void __wset_prefetch_submit(struct wset *ws, const struct wset_prefetch *prefetch);
+/* Bring back the next page; false when nothing is left to do. */
+bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch);
 
 /* fault.c */
 int __wset_fault_threads_start(struct wset *ws);
