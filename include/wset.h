@@ -105,8 +105,8 @@ enum wset_mechanism {
  *        different keys; a store may merge those for adjacent keys (one
  *        pwritev).
  *
- * submit: optional (since 1.2; NULL: the library runs put_batch/get_batch,
- *        or put/get, on an I/O thread of its own): start req, count
+ * submit: optional (since 1.2; NULL: the library runs each request at
+ *        once, in order, with put_batch/get_batch or put/get): start req, count
  *        requests that are all puts (req->write) or all gets, and return
  *        0; then call req->done(req) once, from any thread (the calling
  *        one included, before submit returns), when every request's result
@@ -115,8 +115,8 @@ enum wset_mechanism {
  *        and the memory they name stay valid and untouched by the library.
  *
  * The library puts each eviction step's pages as requests of up to
- * WSET_STORE_REQUEST_PAGES pages, all in flight together: a store sees
- * puts of one step concurrently.  Fetches (faults, prefetch, restore) use
+ * WSET_STORE_REQUEST_PAGES pages, all in flight together when the store
+ * has submit: it sees puts of one step concurrently.  Fetches (faults, prefetch, restore) use
  * get, one page at a time.
  *
  * A failing put abandons the eviction of that page (it stays resident); a

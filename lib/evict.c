@@ -285,10 +285,10 @@ static void step_request_done(struct wset_io *io)
 
 /*
  * The step's pages go to the store as requests of up to
- * WSET_STORE_REQUEST_PAGES, in flight together: while the store works on
- * one the next is prepared (an adopted process's staging pages are read
- * over), and once all are submitted the evictor runs queued ones itself.
- * Without memory for the requests, the step is given up.
+ * WSET_STORE_REQUEST_PAGES: with a store that has submit they are in
+ * flight together, and while the store works on one the next is prepared
+ * (an adopted process's staging pages are read over).  Without memory for
+ * the requests, the step is given up.
  */
 static void copy_out(struct wset *ws, struct step *step)
 {

@@ -343,7 +343,6 @@ struct wset_io {
 	void (*complete)(struct wset_io *io);
 	void *arg;		/* the caller's */
 	struct wset *ws;	/* set by __wset_io_submit() */
-	struct wset_io *next;	/* while queued */
 };
 struct wset_io_queue;
 int __wset_io_init(struct wset *ws);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Store requests with completions.  Eviction and prefetch hand a store
- * their pages as requests and go on while the store works: a store with a
- * submit callback runs them its own way; for any other store the library
- * runs them on an I/O thread of its own (started at the first request),
- * with put_batch/get_batch or page by page.  A caller that waits for its
- * requests runs queued ones itself meanwhile, so that a store that takes
- * concurrent calls sees two at once.
+ * Store requests with completions.  Eviction hands a store its pages as
+ * requests and waits for their completions: a store with a submit
+ * callback runs them its own way, several in flight together; any other
+ * store gets each request at once, on the submitting thread, through
+ * put_batch/get_batch or page by page, in order.  (An I/O thread of the
+ * library's running them beside the evictor changed the order in which a
+ * named store's pages and journal records take space: on a full file
+ * system the journal, not the pages, ran out first.)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,13 +16,8 @@
 
 struct wset_io_queue {
 	pthread_mutex_t lock;
-	pthread_cond_t work;	/* a request was queued, or stop */
 	pthread_cond_t done;	/* a request completed */
-	struct wset_io *head, **tail;
 	uint64_t outstanding;	/* submitted, not completed */
-	pthread_t thread;
-	bool thread_running;
-	bool stop;
 };
 
 int __wset_io_init(struct wset *ws)
@@ -31,9 +27,7 @@ int __wset_io_init(struct wset *ws)
 	if (!queue)
 		return -ENOMEM;
 	pthread_mutex_init(&queue->lock, NULL);
-	pthread_cond_init(&queue->work, NULL);
 	pthread_cond_init(&queue->done, NULL);
-	queue->tail = &queue->head;
 	ws->io_queue = queue;
 	return 0;
 }
@@ -62,7 +56,7 @@ static void fail_all(struct wset_store_request *req, int error)
 		req->io[i].result = error;
 }
 
-/* A request for a store without submit, on the thread that takes it. */
+/* A request for a store without submit, on the submitting thread. */
 static void run(struct wset_store *store, struct wset_store_request *req)
 {
 	const struct wset_store_ops *ops = store->ops;
@@ -94,42 +88,6 @@ static void run(struct wset_store *store, struct wset_store_request *req)
 	req->done(req);
 }
 
-/* With the lock held: the oldest queued request, or NULL. */
-static struct wset_io *take(struct wset_io_queue *queue)
-{
-	struct wset_io *io = queue->head;
-
-	if (io) {
-		queue->head = io->next;
-		if (!queue->head)
-			queue->tail = &queue->head;
-	}
-	return io;
-}
-
-static void *io_thread(void *arg)
-{
-	struct wset *ws = arg;
-	struct wset_io_queue *queue = ws->io_queue;
-
-	pthread_mutex_lock(&queue->lock);
-	for (;;) {
-		struct wset_io *io = take(queue);
-
-		if (!io && queue->stop)
-			break;
-		if (!io) {
-			pthread_cond_wait(&queue->work, &queue->lock);
-			continue;
-		}
-		pthread_mutex_unlock(&queue->lock);
-		run(ws->store, &io->req);
-		pthread_mutex_lock(&queue->lock);
-	}
-	pthread_mutex_unlock(&queue->lock);
-	return NULL;
-}
-
 void __wset_io_submit(struct wset *ws, struct wset_io *io)
 {
 	struct wset_io_queue *queue = ws->io_queue;
@@ -137,50 +95,31 @@ void __wset_io_submit(struct wset *ws, struct wset_io *io)
 	int ret;
 
 	io->ws = ws;
-	io->next = NULL;
 	io->req.arg = io;
 	io->req.done = io_done;
 	pthread_mutex_lock(&queue->lock);
 	if (io->group)
 		io->group->outstanding++;
 	queue->outstanding++;
-	if (ops->submit) {
-		pthread_mutex_unlock(&queue->lock);
-		ret = ops->submit(ws->store->priv, &io->req);
-		if (ret < 0) {
-			fail_all(&io->req, ret);
-			io_done(&io->req);
-		}
+	pthread_mutex_unlock(&queue->lock);
+	if (!ops->submit) {
+		run(ws->store, &io->req);
 		return;
 	}
-	if (!queue->thread_running) {
-		ret = pthread_create(&queue->thread, NULL, io_thread, ws);
-		/* Without the thread the waiting caller runs it. */
-		queue->thread_running = ret == 0;
+	ret = ops->submit(ws->store->priv, &io->req);
+	if (ret < 0) {
+		fail_all(&io->req, ret);
+		io_done(&io->req);
 	}
-	*queue->tail = io;
-	queue->tail = &io->next;
-	pthread_cond_signal(&queue->work);
-	pthread_mutex_unlock(&queue->lock);
 }
 
-/* Until *outstanding is 0, running queued requests meanwhile. */
 static void wait_for(struct wset *ws, const uint64_t *outstanding)
 {
 	struct wset_io_queue *queue = ws->io_queue;
 
 	pthread_mutex_lock(&queue->lock);
-	while (*outstanding) {
-		struct wset_io *io = take(queue);
-
-		if (io) {
-			pthread_mutex_unlock(&queue->lock);
-			run(ws->store, &io->req);
-			pthread_mutex_lock(&queue->lock);
-			continue;
-		}
+	while (*outstanding)
 		pthread_cond_wait(&queue->done, &queue->lock);
-	}
 	pthread_mutex_unlock(&queue->lock);
 }
 
@@ -203,14 +142,7 @@ void __wset_io_free(struct wset *ws)
 	if (!queue)
 		return;
 	__wset_io_drain(ws);
-	pthread_mutex_lock(&queue->lock);
-	queue->stop = true;
-	pthread_cond_signal(&queue->work);
-	pthread_mutex_unlock(&queue->lock);
-	if (queue->thread_running)
-		pthread_join(queue->thread, NULL);
 	pthread_mutex_destroy(&queue->lock);
-	pthread_cond_destroy(&queue->work);
 	pthread_cond_destroy(&queue->done);
 	free(queue);
 	ws->io_queue = NULL;
