@@ -70,7 +70,6 @@ static int open_pagemap(pid_t pid, bool remote)
 
 static void wset_free(struct wset *ws)
 {
-	__wset_io_free(ws);
 	if (ws->stop_fd >= 0)
 		close(ws->stop_fd);
 	if (ws->pagemap_fd >= 0)
@@ -177,9 +176,6 @@ static int wset_init(const struct wset_config *config, int uffd,
 		ret = -errno;
 		goto out_free;
 	}
-	ret = __wset_io_init(ws);
-	if (ret < 0)
-		goto out_free;
 	ws->uffd = uffd;
 	ret = __wset_fault_threads_start(ws);
 	if (ret < 0) {

@@ -296,7 +296,7 @@ static void copy_out(struct wset *ws, struct step *step)
 			  WSET_STORE_REQUEST_PAGES };
 	struct wset_region *region = step->region;
 	struct step_request *requests = calloc(REQUESTS, sizeof(*requests));
-	struct wset_io_group group = { 0 };
+	struct wset_io_group group;
 	struct step_request *request = NULL;
 	unsigned int used = 0;
 
@@ -308,6 +308,7 @@ static void copy_out(struct wset *ws, struct step *step)
 			}
 		return;
 	}
+	__wset_io_group_init(&group);
 	for (size_t i = 0; i < step->count; i++) {
 		unsigned int n;
 
@@ -337,7 +338,7 @@ static void copy_out(struct wset *ws, struct step *step)
 	}
 	if (request)
 		__wset_io_submit(ws, &request->io);
-	__wset_io_wait(ws, &group);
+	__wset_io_wait(&group);
 	free(requests);
 }
 

@@ -113,12 +113,19 @@ static int write_back(struct wset_region *region, uint64_t page, const void *buf
 	return ret;
 }
 
-/* Take an evicted page to bring it back: 0, or -EBUSY when another step
- * owns it (it wakes waiters when done), -ENOENT when it is not evicted. */
-static int claim(struct wset *ws, struct wset_region *region, uint64_t page)
+/*
+ * Bring an evicted page back.  0: done; -EBUSY: another step owns it (it
+ * wakes waiters when done); -ENOENT: not evicted; otherwise the store or
+ * copy error (-EAGAIN: try again later), and the page stays evicted.
+ */
+int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
+		 enum wset_fetch_reason reason)
 {
+	uint64_t addr = __wset_page_addr(region, page);
+	uint64_t key = __wset_store_key(region, page);
 	uint8_t *state = &region->state[page];
-	int ret = 0;
+	struct wset_buffer *buf;
+	int ret;
 
 	pthread_mutex_lock(&ws->lock);
 	if (*state & PAGE_BUSY)
@@ -126,45 +133,30 @@ static int claim(struct wset *ws, struct wset_region *region, uint64_t page)
 	else if (!(*state & PAGE_EVICTED))
 		ret = -ENOENT;
 	else
+		ret = 0;
+	if (ret == 0)
 		*state |= PAGE_BUSY;
 	pthread_mutex_unlock(&ws->lock);
-	return ret;
-}
+	if (ret < 0)
+		return ret;
 
-/* A claimed page stays evicted after all. */
-static void unclaim(struct wset *ws, struct wset_region *region, uint64_t page)
-{
-	uint64_t addr;
-
-	pthread_mutex_lock(&ws->lock);
-	region->state[page] &= (uint8_t)~PAGE_BUSY;
-	/* Prefetch runs beside event handling: wake where the page is now. */
-	addr = __wset_page_addr(region, page);
-	pthread_mutex_unlock(&ws->lock);
-	/* A fault that found the page busy left its waking to us: wake it
-	 * so that it faults again and a handler retries the fetch. */
-	__wset_uffd_wake(ws->uffd, addr, region->page_size);
-}
-
-/* A claimed page's stored copy is in buf: put it in place and publish.  On
- * error the page stays evicted and is unclaimed. */
-static int install(struct wset *ws, struct wset_region *region, uint64_t page,
-		   const void *buf, enum wset_fetch_reason reason)
-{
-	uint8_t *state = &region->state[page];
-	uint64_t addr;
-	int ret;
-
-	pthread_mutex_lock(&ws->lock);
-	addr = __wset_page_addr(region, page);
-	pthread_mutex_unlock(&ws->lock);
+	buf = buffer_get(ws, region->page_size);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out_unbusy;
+	}
+	ret = ws->store->ops->get(ws->store->priv, key, buf->data, region->page_size);
+	if (ret < 0) {
+		__wset_count(&ws->counters.store_get_errors, 1);
+		goto out_unbusy;
+	}
 	/* Publish the new state before the faulting thread runs again, so
 	 * that what it reads next (counters, ages) already says so.  Other
 	 * threads see the page as soon as it is copied in: publish at once. */
 	if (region->kind == REGION_FILE && reason == FETCH_RESTORE) {
-		ret = write_back(region, page, buf);
+		ret = write_back(region, page, buf->data);
 	} else {
-		ret = copy_in(ws, addr, buf, region->page_size, false,
+		ret = copy_in(ws, addr, buf->data, region->page_size, false,
 			      reason == FETCH_RESTORE);
 		/* -EEXIST: guest memory has the page after all (an agent died
 		 * between storing it and freeing it, or the VMM wrote it through
@@ -173,12 +165,11 @@ static int install(struct wset *ws, struct wset_region *region, uint64_t page,
 			ret = 0;
 		/* -ESRCH: the VMM is gone; its memory file may not be. */
 		if (ret == -ESRCH && region->kind == REGION_FILE)
-			ret = write_back(region, page, buf);
+			ret = write_back(region, page, buf->data);
 	}
-	if (ret < 0) {
-		unclaim(ws, region, page);
-		return ret;
-	}
+	if (ret < 0)
+		goto out_unbusy;
+	buffer_put(ws, buf);
 	pthread_mutex_lock(&ws->lock);
 	*state &= (uint8_t)~(PAGE_EVICTED | PAGE_DISCARDED);
 	*state |= PAGE_PRESENT;
@@ -200,35 +191,17 @@ static int install(struct wset *ws, struct wset_region *region, uint64_t page,
 	__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	__wset_defer_drop(ws, region, page);
 	return 0;
-}
 
-/*
- * Bring an evicted page back.  0: done; -EBUSY: another step owns it (it
- * wakes waiters when done); -ENOENT: not evicted; otherwise the store or
- * copy error (-EAGAIN: try again later), and the page stays evicted.
- */
-int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
-		 enum wset_fetch_reason reason)
-{
-	struct wset_buffer *buf;
-	int ret = claim(ws, region, page);
-
-	if (ret < 0)
-		return ret;
-	buf = buffer_get(ws, region->page_size);
-	if (!buf) {
-		unclaim(ws, region, page);
-		return -ENOMEM;
-	}
-	ret = ws->store->ops->get(ws->store->priv, __wset_store_key(region, page),
-				  buf->data, region->page_size);
-	if (ret < 0) {
-		__wset_count(&ws->counters.store_get_errors, 1);
-		unclaim(ws, region, page);
-	} else {
-		ret = install(ws, region, page, buf->data, reason);
-	}
+out_unbusy:
 	buffer_put(ws, buf);
+	pthread_mutex_lock(&ws->lock);
+	*state &= (uint8_t)~PAGE_BUSY;
+	/* Prefetch runs beside event handling: wake where the page is now. */
+	addr = __wset_page_addr(region, page);
+	pthread_mutex_unlock(&ws->lock);
+	/* A fault that found the page busy left its waking to us: wake it
+	 * so that it faults again and a handler retries the fetch. */
+	__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	return ret;
 }
 

@@ -157,7 +157,6 @@ struct wset {
 	void *handlers; /* per thread, with its retry slots (fault.c) */
 	unsigned int fault_thread_count;
 	struct wset_deferred *deferred; /* deferred.c: queued store drops */
-	struct wset_io_queue *io_queue; /* store_queue.c: store requests */
 	pthread_t tracker;
 	bool tracker_running;
 	pthread_mutex_t tracker_lock;
@@ -331,27 +330,25 @@ int __wset_fault_threads_start(struct wset *ws);
 void __wset_fault_threads_stop(struct wset *ws);
 
 /* store_queue.c: store requests with completions.  The caller fills
- * req.io, req.count, req.write, complete and group (NULL: nobody waits for
- * this request, complete may free it); complete runs on whichever thread
- * completes the request, before the group counts it done. */
+ * req.io, req.count, req.write, complete and group; complete runs on
+ * whichever thread completes the request, before the group counts it
+ * done.  __wset_io_wait() waits for a group's requests, then ends it. */
 struct wset_io_group {
-	uint64_t outstanding;	/* zero-initialised by the caller */
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	uint64_t outstanding;
 };
 struct wset_io {
 	struct wset_store_request req;
 	struct wset_io_group *group;
 	void (*complete)(struct wset_io *io);
-	void *arg;		/* the caller's */
 	struct wset *ws;	/* set by __wset_io_submit() */
 };
-struct wset_io_queue;
-int __wset_io_init(struct wset *ws);
+void __wset_io_group_init(struct wset_io_group *group);
 /* Never fails: a request the store refuses completes at once, with every
  * result the error. */
 void __wset_io_submit(struct wset *ws, struct wset_io *io);
-void __wset_io_wait(struct wset *ws, struct wset_io_group *group);
-void __wset_io_drain(struct wset *ws);
-void __wset_io_free(struct wset *ws);
+void __wset_io_wait(struct wset_io_group *group);
 
 /* deferred.c: store drops, done after the faulting thread was woken. */
 struct wset_deferred;
