@@ -116,8 +116,11 @@ enum wset_mechanism {
  *
  * The library puts each eviction step's pages as requests of up to
  * WSET_STORE_REQUEST_PAGES pages, all in flight together when the store
- * has submit: it sees puts of one step concurrently.  Fetches (faults, prefetch, restore) use
- * get, one page at a time.
+ * has submit: it sees puts of one step concurrently.  With submit, a
+ * fault's prefetch comes as one get request per page, all in flight
+ * together, and done may call drop for those pages before it returns (so
+ * the store calls done without holding a lock its drop takes).  A fault's
+ * own page and restores use get, one page at a time.
  *
  * A failing put abandons the eviction of that page (it stays resident); a
  * failing get is retried until it succeeds, the faulting thread stays

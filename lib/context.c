@@ -90,6 +90,7 @@ static void wset_free(struct wset *ws)
 	pthread_mutex_destroy(&ws->lock);
 	pthread_mutex_destroy(&ws->engine_lock);
 	pthread_mutex_destroy(&ws->tracker_lock);
+	__wset_io_wait(&ws->prefetches);
 	pthread_cond_destroy(&ws->tracker_cond);
 	free(ws);
 }
@@ -127,6 +128,7 @@ static int wset_init(const struct wset_config *config, int uffd,
 	pthread_mutex_init(&ws->lock, NULL);
 	pthread_mutex_init(&ws->engine_lock, NULL);
 	pthread_mutex_init(&ws->tracker_lock, NULL);
+	__wset_io_group_init(&ws->prefetches);
 	pthread_cond_init(&ws->tracker_cond, NULL);
 	ws->rate_last_ns = __wset_now_ns();
 

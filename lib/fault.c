@@ -514,6 +514,8 @@ void __wset_fault_threads_stop(struct wset *ws)
 	for (unsigned int i = 0; i < ws->fault_thread_count; i++)
 		pthread_join(ws->fault_threads[i], NULL);
 	ws->fault_thread_count = 0;
-	/* After the handlers: what they queued is finished first. */
+	/* After the handlers: what they started or queued is finished
+	 * first. */
+	__wset_prefetch_drain(ws);
 	__wset_deferred_stop(ws);
 }

@@ -113,19 +113,12 @@ static int write_back(struct wset_region *region, uint64_t page, const void *buf
 	return ret;
 }
 
-/*
- * Bring an evicted page back.  0: done; -EBUSY: another step owns it (it
- * wakes waiters when done); -ENOENT: not evicted; otherwise the store or
- * copy error (-EAGAIN: try again later), and the page stays evicted.
- */
-int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
-		 enum wset_fetch_reason reason)
+/* Take an evicted page to bring it back: 0, or -EBUSY when another step
+ * owns it (it wakes waiters when done), -ENOENT when it is not evicted. */
+static int claim(struct wset *ws, struct wset_region *region, uint64_t page)
 {
-	uint64_t addr = __wset_page_addr(region, page);
-	uint64_t key = __wset_store_key(region, page);
 	uint8_t *state = &region->state[page];
-	struct wset_buffer *buf;
-	int ret;
+	int ret = 0;
 
 	pthread_mutex_lock(&ws->lock);
 	if (*state & PAGE_BUSY)
@@ -133,30 +126,48 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	else if (!(*state & PAGE_EVICTED))
 		ret = -ENOENT;
 	else
-		ret = 0;
-	if (ret == 0)
 		*state |= PAGE_BUSY;
 	pthread_mutex_unlock(&ws->lock);
-	if (ret < 0)
-		return ret;
+	return ret;
+}
 
-	buf = buffer_get(ws, region->page_size);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out_unbusy;
-	}
-	ret = ws->store->ops->get(ws->store->priv, key, buf->data, region->page_size);
-	if (ret < 0) {
-		__wset_count(&ws->counters.store_get_errors, 1);
-		goto out_unbusy;
-	}
+/* A claimed page stays evicted after all. */
+static void unclaim(struct wset *ws, struct wset_region *region, uint64_t page)
+{
+	uint64_t addr;
+
+	pthread_mutex_lock(&ws->lock);
+	region->state[page] &= (uint8_t)~PAGE_BUSY;
+	/* Prefetch runs beside event handling: wake where the page is now. */
+	addr = __wset_page_addr(region, page);
+	pthread_mutex_unlock(&ws->lock);
+	/* A fault that found the page busy left its waking to us: wake it
+	 * so that it faults again and a handler retries the fetch. */
+	__wset_uffd_wake(ws->uffd, addr, region->page_size);
+}
+
+/*
+ * A claimed page's stored copy is in buf: put it in place, publish and
+ * wake its waiters.  The caller then drops the store's copy (a restore's
+ * is dropped here).  On error the page stays evicted and is unclaimed.
+ */
+static int install(struct wset *ws, struct wset_region *region, uint64_t page,
+		   const void *buf, enum wset_fetch_reason reason)
+{
+	uint8_t *state = &region->state[page];
+	uint64_t addr;
+	int ret;
+
+	pthread_mutex_lock(&ws->lock);
+	addr = __wset_page_addr(region, page);
+	pthread_mutex_unlock(&ws->lock);
 	/* Publish the new state before the faulting thread runs again, so
 	 * that what it reads next (counters, ages) already says so.  Other
 	 * threads see the page as soon as it is copied in: publish at once. */
 	if (region->kind == REGION_FILE && reason == FETCH_RESTORE) {
-		ret = write_back(region, page, buf->data);
+		ret = write_back(region, page, buf);
 	} else {
-		ret = copy_in(ws, addr, buf->data, region->page_size, false,
+		ret = copy_in(ws, addr, buf, region->page_size, false,
 			      reason == FETCH_RESTORE);
 		/* -EEXIST: guest memory has the page after all (an agent died
 		 * between storing it and freeing it, or the VMM wrote it through
@@ -165,11 +176,12 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 			ret = 0;
 		/* -ESRCH: the VMM is gone; its memory file may not be. */
 		if (ret == -ESRCH && region->kind == REGION_FILE)
-			ret = write_back(region, page, buf->data);
+			ret = write_back(region, page, buf);
 	}
-	if (ret < 0)
-		goto out_unbusy;
-	buffer_put(ws, buf);
+	if (ret < 0) {
+		unclaim(ws, region, page);
+		return ret;
+	}
 	pthread_mutex_lock(&ws->lock);
 	*state &= (uint8_t)~(PAGE_EVICTED | PAGE_DISCARDED);
 	*state |= PAGE_PRESENT;
@@ -182,26 +194,44 @@ int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
 	else if (reason == FETCH_PREFETCH)
 		__wset_count(&ws->counters.prefetches, 1);
 	pthread_mutex_unlock(&ws->lock);
-	if (reason == FETCH_RESTORE) {
+	if (reason == FETCH_RESTORE)
 		__wset_fetch_finish(ws, region, page, 1);
-		return 0;
-	}
-	/* The faulting thread runs on at once; the store's copy is dropped
-	 * after, off the fault path. */
-	__wset_uffd_wake(ws->uffd, addr, region->page_size);
-	__wset_defer_drop(ws, region, page);
+	else
+		__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	return 0;
+}
 
-out_unbusy:
+/*
+ * Bring an evicted page back.  0: done; -EBUSY: another step owns it (it
+ * wakes waiters when done); -ENOENT: not evicted; otherwise the store or
+ * copy error (-EAGAIN: try again later), and the page stays evicted.
+ */
+int __wset_fetch(struct wset *ws, struct wset_region *region, uint64_t page,
+		 enum wset_fetch_reason reason)
+{
+	struct wset_buffer *buf;
+	int ret = claim(ws, region, page);
+
+	if (ret < 0)
+		return ret;
+	buf = buffer_get(ws, region->page_size);
+	if (!buf) {
+		unclaim(ws, region, page);
+		return -ENOMEM;
+	}
+	ret = ws->store->ops->get(ws->store->priv, __wset_store_key(region, page),
+				  buf->data, region->page_size);
+	if (ret < 0) {
+		__wset_count(&ws->counters.store_get_errors, 1);
+		unclaim(ws, region, page);
+	} else {
+		ret = install(ws, region, page, buf->data, reason);
+		/* The faulting thread runs on already; the store's copy is
+		 * dropped after, off the fault path. */
+		if (ret == 0 && reason != FETCH_RESTORE)
+			__wset_defer_drop(ws, region, page);
+	}
 	buffer_put(ws, buf);
-	pthread_mutex_lock(&ws->lock);
-	*state &= (uint8_t)~PAGE_BUSY;
-	/* Prefetch runs beside event handling: wake where the page is now. */
-	addr = __wset_page_addr(region, page);
-	pthread_mutex_unlock(&ws->lock);
-	/* A fault that found the page busy left its waking to us: wake it
-	 * so that it faults again and a handler retries the fetch. */
-	__wset_uffd_wake(ws->uffd, addr, region->page_size);
 	return ret;
 }
 
@@ -265,10 +295,14 @@ int __wset_zero_fill(struct wset *ws, struct wset_region *region,
 
 /*
  * Pages evicted in the same step as a faulting page are likely wanted
- * together.  Prefetch goes a page at a time so that the handler thread can
- * serve a new fault between two pages: it visits page + 1, page - 1,
- * page + 2, ... within prefetch_pages of the faulting page, and brings back
- * at most prefetch_pages of them.
+ * together.  Prefetch visits page + 1, page - 1, page + 2, ... within
+ * prefetch_pages of the faulting page and brings back at most
+ * prefetch_pages of them.  With a store that has submit, the handler
+ * thread claims them all in its first idle moment and gets each with a
+ * request of its own, all in flight together: it goes back to faults at
+ * once, and a fault on a page in flight waits for that page alone.  Any
+ * other store gets them a page per idle moment, so that the handler can
+ * serve a new fault between two pages.
  */
 void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
 			   struct wset_region *region, uint64_t page)
@@ -284,10 +318,68 @@ void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
 	pthread_mutex_unlock(&ws->lock);
 }
 
+struct prefetch_get {
+	struct wset_io io;	/* first: the completion gets this */
+	struct wset_region *region;
+	uint64_t page;
+	struct wset_buffer *buffer;
+	struct wset_store_io get;
+	struct iovec iov;
+};
+
+/* On the store's completion thread: nobody waits for the prefetch but a
+ * fault on its page, so the store's copy is dropped here too (a drop
+ * queued for the handler threads could find them waiting for messages). */
+static void prefetch_done(struct wset_io *io)
+{
+	struct prefetch_get *get = (struct prefetch_get *)io;
+	struct wset *ws = io->ws;
+
+	if (get->get.result < 0) {
+		__wset_count(&ws->counters.store_get_errors, 1);
+		unclaim(ws, get->region, get->page);
+	} else if (install(ws, get->region, get->page, get->buffer->data,
+			   FETCH_PREFETCH) == 0) {
+		__wset_fetch_finish(ws, get->region, get->page, 1);
+	}
+	buffer_put(ws, get->buffer);
+	free(get);
+}
+
+static int prefetch_submit(struct wset *ws, struct wset_region *region, uint64_t page)
+{
+	struct prefetch_get *get;
+	int ret = claim(ws, region, page);
+
+	if (ret < 0)
+		return ret;
+	get = calloc(1, sizeof(*get));
+	if (get)
+		get->buffer = buffer_get(ws, region->page_size);
+	if (!get || !get->buffer) {
+		free(get);
+		unclaim(ws, region, page);
+		return -ENOMEM;
+	}
+	get->region = region;
+	get->page = page;
+	get->iov = (struct iovec){ get->buffer->data, region->page_size };
+	get->get = (struct wset_store_io){
+		.key = __wset_store_key(region, page),
+		.iov = &get->iov, .iovcnt = 1, .result = -EIO,
+	};
+	get->io.req = (struct wset_store_request){ .io = &get->get, .count = 1 };
+	get->io.group = &ws->prefetches;
+	get->io.complete = prefetch_done;
+	__wset_io_submit(ws, &get->io);
+	return 0;
+}
+
 bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch)
 {
 	struct wset_region *region = prefetch->region;
 	unsigned int limit = ws->config.prefetch_pages;
+	bool in_flight = ws->store->ops->submit != NULL;
 
 	while (prefetch->budget && prefetch->distance <= limit) {
 		uint64_t page = prefetch->page, other;
@@ -309,12 +401,23 @@ bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch)
 		       (region->state[other] & (PAGE_EVICTED | PAGE_BUSY)) ==
 			       PAGE_EVICTED;
 		pthread_mutex_unlock(&ws->lock);
-		if (same && __wset_fetch(ws, region, other, FETCH_PREFETCH) == 0) {
+		if (!same)
+			continue;
+		if (in_flight) {
+			if (prefetch_submit(ws, region, other) == 0)
+				prefetch->budget--;
+		} else if (__wset_fetch(ws, region, other, FETCH_PREFETCH) == 0) {
 			prefetch->budget--;
 			break;
 		}
 	}
 	return prefetch->budget && prefetch->distance <= limit;
+}
+
+/* Every prefetch in flight has completed (handler threads stopped). */
+void __wset_prefetch_drain(struct wset *ws)
+{
+	__wset_io_drain(&ws->prefetches);
 }
 
 /* Bring every evicted page of region back.  Store read errors are retried

@@ -105,6 +105,13 @@ extern const struct wset_mechanism_ops __wset_rwp_ops;
 extern const struct wset_mechanism_ops __wset_wp_ops;
 extern const struct wset_mechanism_ops __wset_missing_ops;
 
+/* Store requests in flight, counted (store_queue.c). */
+struct wset_io_group {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	uint64_t outstanding;
+};
+
 struct wset {
 	struct wset_config config;
 	struct wset_policy policy;
@@ -157,6 +164,7 @@ struct wset {
 	void *handlers; /* per thread, with its retry slots (fault.c) */
 	unsigned int fault_thread_count;
 	struct wset_deferred *deferred; /* deferred.c: queued store drops */
+	struct wset_io_group prefetches; /* fetch.c: prefetch gets in flight */
 	pthread_t tracker;
 	bool tracker_running;
 	pthread_mutex_t tracker_lock;
@@ -324,20 +332,18 @@ void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
 			   struct wset_region *region, uint64_t page);
 /* Bring back the next page; false when nothing is left to do. */
 bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch);
+/* Wait for the prefetch gets still in flight (after the handlers stop). */
+void __wset_prefetch_drain(struct wset *ws);
 
 /* fault.c */
 int __wset_fault_threads_start(struct wset *ws);
 void __wset_fault_threads_stop(struct wset *ws);
 
 /* store_queue.c: store requests with completions.  The caller fills
- * req.io, req.count, req.write, complete and group; complete runs on
- * whichever thread completes the request, before the group counts it
- * done.  __wset_io_wait() waits for a group's requests, then ends it. */
-struct wset_io_group {
-	pthread_mutex_t lock;
-	pthread_cond_t done;
-	uint64_t outstanding;
-};
+ * req.io, req.count, req.write, complete and group (struct wset_io_group
+ * is above); complete runs on whichever thread completes the request,
+ * before the group counts it done.  __wset_io_drain() waits for a group's
+ * requests; __wset_io_wait() drains it, then ends it. */
 struct wset_io {
 	struct wset_store_request req;
 	struct wset_io_group *group;
@@ -348,6 +354,7 @@ void __wset_io_group_init(struct wset_io_group *group);
 /* Never fails: a request the store refuses completes at once, with every
  * result the error. */
 void __wset_io_submit(struct wset *ws, struct wset_io *io);
+void __wset_io_drain(struct wset_io_group *group);
 void __wset_io_wait(struct wset_io_group *group);
 
 /* deferred.c: store drops, done after the faulting thread was woken. */

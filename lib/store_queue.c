@@ -93,13 +93,19 @@ void __wset_io_submit(struct wset *ws, struct wset_io *io)
 	}
 }
 
-/* Every request of the group has completed; the group can go. */
-void __wset_io_wait(struct wset_io_group *group)
+/* Every request of the group has completed. */
+void __wset_io_drain(struct wset_io_group *group)
 {
 	pthread_mutex_lock(&group->lock);
 	while (group->outstanding)
 		pthread_cond_wait(&group->done, &group->lock);
 	pthread_mutex_unlock(&group->lock);
+}
+
+/* Drained, and the group can go. */
+void __wset_io_wait(struct wset_io_group *group)
+{
+	__wset_io_drain(group);
 	pthread_cond_destroy(&group->done);
 	pthread_mutex_destroy(&group->lock);
 }

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Store requests with completions: a store with a submit callback gets
- * each eviction step's puts as several requests in flight together.  This
- * store completes them from a thread of its own, newest first (out of
- * order), fails the puts of every eighth page, and refuses whole requests
- * on command.  Failed puts leave their pages resident, a refused request
- * is as if every page in it failed: every page reads back what was
- * written, and every error is counted.
+ * each eviction step's puts as several requests in flight together, and
+ * a fault's prefetch as one get request per page, also in flight together.
+ * This store completes them from a thread of its own, newest first (out of
+ * order), fails the puts of every eighth page and the prefetch gets of
+ * another eighth, and refuses whole requests on command.  Failed puts
+ * leave their pages resident, a refused request is as if every page in it
+ * failed, a page whose prefetch failed comes back on its own fault: every
+ * page reads back what was written, and every error is counted.
  * usage: store_completions MECHANISM
  */
 #include <pthread.h>
@@ -28,13 +30,19 @@ static struct {
 	bool stop;
 	/* What the library asked for. */
 	unsigned int in_flight, in_flight_max, largest;
-	unsigned long put_requests, failed_puts;
+	unsigned int gets_in_flight, gets_in_flight_max;
+	unsigned long put_requests, failed_puts, get_requests, failed_gets;
 } store = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
 static atomic_bool refuse;
 
 static bool put_fails(uint64_t key)
 {
 	return key / page % 8 == 3;
+}
+
+static bool get_fails(uint64_t key)
+{
+	return key / page % 8 == 5;
 }
 
 /* The newest request first: completions come out of order. */
@@ -53,7 +61,7 @@ static void *completer(void *arg)
 		pthread_mutex_unlock(&store.lock);
 		for (unsigned int i = 0; i < req->count; i++) {
 			struct wset_store_io *io = &req->io[i];
-			bool fails = req->write && put_fails(io->key);
+			bool fails = req->write ? put_fails(io->key) : get_fails(io->key);
 
 			if (fails)
 				io->result = -EIO;
@@ -67,12 +75,17 @@ static void *completer(void *arg)
 							     io->iov[0].iov_len);
 			if (fails) {
 				pthread_mutex_lock(&store.lock);
-				store.failed_puts++;
+				if (req->write)
+					store.failed_puts++;
+				else
+					store.failed_gets++;
 				pthread_mutex_unlock(&store.lock);
 			}
 		}
 		pthread_mutex_lock(&store.lock);
 		store.in_flight--;
+		if (!req->write)
+			store.gets_in_flight--;
 		pthread_mutex_unlock(&store.lock);
 		req->done(req);
 		pthread_mutex_lock(&store.lock);
@@ -96,10 +109,15 @@ static int async_submit(void *priv, struct wset_store_request *req)
 		store.in_flight_max = store.in_flight;
 	if (req->count > store.largest)
 		store.largest = req->count;
-	if (req->write)
+	if (req->write) {
 		store.put_requests++;
+	} else {
+		store.get_requests++;
+		if (++store.gets_in_flight > store.gets_in_flight_max)
+			store.gets_in_flight_max = store.gets_in_flight;
+	}
 	/* Let requests pile up a little before completing them. */
-	if (store.count >= 2 || !req->write)
+	if (store.count >= 2)
 		pthread_cond_signal(&store.work);
 	pthread_mutex_unlock(&store.lock);
 	return 0;
@@ -204,7 +222,7 @@ int main(int argc, char **argv)
 	pthread_create(&threads[0], NULL, completer, NULL);
 	pthread_create(&threads[1], NULL, nudger, NULL);
 	ws = test_create(&config);
-	tap_plan(11);
+	tap_plan(12);
 	for (int a = 0; a < 2; a++) {
 		areas[a].mem = test_memory(areas[a].kind, len, &areas[a].fd, why, sizeof(why));
 		if (!areas[a].mem)
@@ -251,13 +269,30 @@ int main(int argc, char **argv)
 	       "the failed pages stay resident: %llu bytes",
 	       (unsigned long long)counters.resident_bytes);
 
-	/* Reading back: every page through get, prefetched ones too. */
+	/* Reading back: faults get their page with get, and their neighbours
+	 * come as requests, out of order; a fault on one in flight waits for
+	 * it, a fault on one whose get failed gets it itself. */
 	tap_ok(count_bad(2) == 0, "every page reads back what was written last");
 	wset_counters(ws, &counters);
-	tap_ok(counters.prefetches > 0 && counters.store_get_errors == 0,
-	       "prefetch brought %llu pages back, %llu get errors",
-	       (unsigned long long)counters.prefetches,
+	tap_ok(counters.prefetches > 0 && store.failed_gets > 0 &&
+	       counters.store_get_errors == store.failed_gets &&
+	       store.get_requests == counters.prefetches + store.failed_gets,
+	       "prefetch brought %llu pages back with %lu one-page requests; "
+	       "%lu failed, %llu get errors counted", (unsigned long long)counters.prefetches,
+	       store.get_requests, store.failed_gets,
 	       (unsigned long long)counters.store_get_errors);
+	tap_ok(store.gets_in_flight_max >= 2, "prefetch gets were in flight together: up to %u",
+	       store.gets_in_flight_max);
+	/* The last completions drop their pages' store copies after waking
+	 * the faults: wait for the store to empty (10 s at most). */
+	for (int wait = 0; wait < 10000; wait++) {
+		const struct timespec tick = { .tv_nsec = 1000000L };
+
+		wset_counters(ws, &counters);
+		if (counters.store.stored_bytes == 0)
+			break;
+		nanosleep(&tick, NULL);
+	}
 	tap_ok(counters.evicted_bytes == 0 && counters.store.stored_bytes == 0,
 	       "all pages back, store empty: %llu evicted, %llu stored",
 	       (unsigned long long)counters.evicted_bytes,
