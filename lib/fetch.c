@@ -150,17 +150,25 @@ static void unclaim(struct wset *ws, struct wset_region *region, uint64_t page)
  * A claimed page's stored copy is in buf: put it in place, publish and
  * wake its waiters.  The caller then drops the store's copy (a restore's
  * is dropped here).  On error the page stays evicted and is unclaimed.
+ * A page the VMM discarded while its copy was on the way (a REMOVE event
+ * read meanwhile: a prefetch in flight leaves the handler free to read
+ * one) is not put back: the drop then forgets it, and a fault on it finds
+ * a page never stored.
  */
 static int install(struct wset *ws, struct wset_region *region, uint64_t page,
 		   const void *buf, enum wset_fetch_reason reason)
 {
 	uint8_t *state = &region->state[page];
+	bool discarded;
 	uint64_t addr;
 	int ret;
 
 	pthread_mutex_lock(&ws->lock);
 	addr = __wset_page_addr(region, page);
+	discarded = *state & PAGE_DISCARDED;
 	pthread_mutex_unlock(&ws->lock);
+	if (discarded && reason != FETCH_RESTORE)
+		return 0;
 	/* Publish the new state before the faulting thread runs again, so
 	 * that what it reads next (counters, ages) already says so.  Other
 	 * threads see the page as soon as it is copied in: publish at once. */

@@ -13,6 +13,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 
 #include "testlib.h"
 
@@ -33,7 +34,7 @@ static struct {
 	unsigned int gets_in_flight, gets_in_flight_max;
 	unsigned long put_requests, failed_puts, get_requests, failed_gets;
 } store = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
-static atomic_bool refuse;
+static atomic_bool refuse, hold_gets;
 
 static bool put_fails(uint64_t key)
 {
@@ -45,6 +46,32 @@ static bool get_fails(uint64_t key)
 	return key / page % 8 == 5;
 }
 
+/* With store.lock held: a request the completer may run now (gets wait
+ * while hold_gets is set). */
+static int runnable_index(void)
+{
+	for (int i = (int)store.count - 1; i >= 0; i--)
+		if (store.pending[i]->write || !atomic_load(&hold_gets))
+			return i;
+	return -1;
+}
+
+static bool runnable(void)
+{
+	return runnable_index() >= 0;
+}
+
+static struct wset_store_request *take_newest(void)
+{
+	int i = runnable_index();
+	struct wset_store_request *req = store.pending[i];
+
+	for (unsigned int j = (unsigned int)i; j + 1 < store.count; j++)
+		store.pending[j] = store.pending[j + 1];
+	store.count--;
+	return req;
+}
+
 /* The newest request first: completions come out of order. */
 static void *completer(void *arg)
 {
@@ -53,11 +80,11 @@ static void *completer(void *arg)
 	for (;;) {
 		struct wset_store_request *req;
 
-		while (!store.count && !store.stop)
+		while (!runnable() && !store.stop)
 			pthread_cond_wait(&store.work, &store.lock);
-		if (!store.count)
+		if (!runnable())
 			break;
-		req = store.pending[--store.count];
+		req = take_newest();
 		pthread_mutex_unlock(&store.lock);
 		for (unsigned int i = 0; i < req->count; i++) {
 			struct wset_store_io *io = &req->io[i];
@@ -191,6 +218,57 @@ static size_t count_bad(uint64_t generation)
 
 
 
+/* Wait (10 s at most) until the prefetch gets in flight are at least (or,
+ * with at_least false, at most) count. */
+static bool gets_in_flight(unsigned int count, bool at_least)
+{
+	const struct timespec tick = { .tv_nsec = 1000000L };
+
+	for (int wait = 0; wait < 10000; wait++) {
+		unsigned int now;
+
+		pthread_mutex_lock(&store.lock);
+		now = store.gets_in_flight;
+		pthread_mutex_unlock(&store.lock);
+		if (at_least ? now >= count : now <= count)
+			return true;
+		nanosleep(&tick, NULL);
+	}
+	return false;
+}
+
+static void settle(struct wset *ws);
+
+/* Evict, fault on one anonymous page with its neighbours' gets held, and
+ * discard 8 neighbours (MADV_DONTNEED: the handler reads the REMOVE event
+ * while their gets are in flight).  Then let the gets complete. */
+static void discard_in_flight(struct wset *ws)
+{
+	uint8_t *mem = areas[0].mem, *at = mem + 101 * page;
+	uint64_t evicted = 0;
+	size_t nonzero = 0;
+	bool held;
+
+	write_all(3);
+	settle(ws);
+	atomic_store(&hold_gets, true);
+	wset_evict(ws, 1, 0, &evicted);
+	(void)*(volatile uint8_t *)(mem + 100 * page);
+	held = gets_in_flight(2, true);
+	madvise(at, 8 * page, MADV_DONTNEED);
+	atomic_store(&hold_gets, false);
+	pthread_mutex_lock(&store.lock);
+	pthread_cond_signal(&store.work);
+	pthread_mutex_unlock(&store.lock);
+	gets_in_flight(0, false);
+	for (size_t i = 0; i < 8 * page; i++)
+		nonzero += at[i] != 0;
+	tap_ok(held && evicted > 0 && nonzero == 0,
+	       "pages discarded while their prefetch was in flight read zeroes: "
+	       "%zu non-zero bytes (%llu bytes evicted, gets held: %s)", nonzero,
+	       (unsigned long long)evicted, held ? "yes" : "no");
+}
+
 static void settle(struct wset *ws)
 {
 	for (int t = 0; t < 3; t++)
@@ -222,7 +300,7 @@ int main(int argc, char **argv)
 	pthread_create(&threads[0], NULL, completer, NULL);
 	pthread_create(&threads[1], NULL, nudger, NULL);
 	ws = test_create(&config);
-	tap_plan(12);
+	tap_plan(13);
 	for (int a = 0; a < 2; a++) {
 		areas[a].mem = test_memory(areas[a].kind, len, &areas[a].fd, why, sizeof(why));
 		if (!areas[a].mem)
@@ -297,6 +375,10 @@ int main(int argc, char **argv)
 	       "all pages back, store empty: %llu evicted, %llu stored",
 	       (unsigned long long)counters.evicted_bytes,
 	       (unsigned long long)counters.store.stored_bytes);
+
+	/* The VMM discards pages whose prefetch is in flight: they must come
+	 * back as zeroes, not as their stored copies. */
+	discard_in_flight(ws);
 	tap_ok(wset_destroy(ws) == 0, "destroy");
 	pthread_mutex_lock(&store.lock);
 	store.stop = true;
