@@ -14,7 +14,10 @@ EXIT_INFRASTRUCTURE = 3
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(REPO, "build")
-KERNEL_BUILD_LOCK = os.path.join(BUILD, ".kernel-build.lock")
+# The source trees (held exclusive to change one, shared while building),
+# and one lock per flavour's build: build/.kernel-build-FLAVOUR.lock.
+KERNEL_TREE_LOCK = os.path.join(BUILD, ".kernel-tree.lock")
+KERNEL_BUILD_LOCK = os.path.join(BUILD, ".kernel-build-{flavour}.lock")
 
 
 class HarnessError(Exception):

@@ -1,4 +1,4 @@
-"""Configure and build a kernel flavour out of tree, under the build lock."""
+"""Configure and build a kernel flavour out of tree, under the build locks."""
 
 import fcntl
 import os
@@ -7,7 +7,7 @@ import shutil
 import threading
 import time
 
-from .common import (KERNEL_BUILD_LOCK, REPO, HarnessError, file_digest, log,
+from .common import (KERNEL_BUILD_LOCK, KERNEL_TREE_LOCK, REPO, HarnessError, file_digest, log,
                      read_stamp, run, write_stamp)
 
 CONFIG_DIR = os.path.join(REPO, "kernel", "config")
@@ -69,22 +69,52 @@ def check_options(config_path, paths):
                            "\n  ".join(lost))
 
 
-class BuildLock:
-    """One kernel build at a time on this machine, whoever starts it."""
+def _lock(path, mode, what):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    handle = open(path, "w")
+    try:
+        fcntl.flock(handle, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log(f"kernel: waiting for {what}")
+        fcntl.flock(handle, mode)
+    return handle
+
+
+class TreeLock:
+    """Held while a run prepares its source tree: nothing builds from the
+    trees meanwhile."""
 
     def __enter__(self):
-        os.makedirs(os.path.dirname(KERNEL_BUILD_LOCK), exist_ok=True)
-        self.handle = open(KERNEL_BUILD_LOCK, "w")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log("kernel: waiting for another kernel build to finish")
-            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        self.handle = _lock(KERNEL_TREE_LOCK, fcntl.LOCK_EX,
+                            "the kernel builds to finish before the tree changes")
         return self
 
     def __exit__(self, *exc):
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         self.handle.close()
+
+
+class BuildLock:
+    """One build of a flavour at a time on this machine, whoever starts it;
+    the release and the debug kernel may build side by side (vm/check builds
+    the debug kernel beside the release tests).  Holds the trees shared, so
+    that no run rewrites a tree under a build."""
+
+    def __init__(self, flavour):
+        self.flavour = flavour
+
+    def __enter__(self):
+        self.tree = _lock(KERNEL_TREE_LOCK, fcntl.LOCK_SH,
+                          "a kernel tree being prepared")
+        self.handle = _lock(KERNEL_BUILD_LOCK.format(flavour=self.flavour),
+                            fcntl.LOCK_EX,
+                            f"another {self.flavour} kernel build to finish")
+        return self
+
+    def __exit__(self, *exc):
+        for handle in (self.handle, self.tree):
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
 
 def configure(tree, out, flavour):
@@ -137,7 +167,7 @@ def _show_progress(log_path, done, started):
 def build(tree, out, flavour):
     """Build bzImage and install UAPI headers into out/usr/include.
 
-    The caller holds BuildLock.
+    The caller holds BuildLock(flavour).
     """
     os.makedirs(out, exist_ok=True)
     configure(tree, out, flavour)

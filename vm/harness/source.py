@@ -86,6 +86,25 @@ def series_patches(series_dir):
     return with_diffs
 
 
+def _series_digest(series_dir):
+    patches = series_patches(series_dir) if os.path.isdir(series_dir) else []
+    return patches, file_digest(patches, extra=git("rev-parse", BASE_TAG).strip())
+
+
+def current_tree(name, series_dir):
+    """The work tree for `name` if it has `series_dir` applied already, on
+    the current source package; None when prepare_tree() has work to do."""
+    series_dir = os.path.abspath(series_dir)
+    workdir = os.path.join(BUILD, "vm", name)
+    tree = os.path.join(workdir, "src")
+    if read_stamp(os.path.join(BUILD, "linux.version")) != package_version() or \
+            not os.path.isdir(PRISTINE + "/.git") or not os.path.exists(tree + "/.git"):
+        return None
+    if read_stamp(os.path.join(workdir, "series.stamp")) != _series_digest(series_dir)[1]:
+        return None
+    return tree
+
+
 def prepare_tree(name, series_dir):
     """Return the work tree for `name` with `series_dir` applied."""
     series_dir = os.path.abspath(series_dir)
@@ -99,8 +118,7 @@ def prepare_tree(name, series_dir):
         git("worktree", "prune")
         git("worktree", "add", "-q", "--detach", tree, BASE_TAG)
 
-    patches = series_patches(series_dir) if os.path.isdir(series_dir) else []
-    digest = file_digest(patches, extra=git("rev-parse", BASE_TAG).strip())
+    patches, digest = _series_digest(series_dir)
     stamp = os.path.join(workdir, "series.stamp")
     if read_stamp(stamp) == digest:
         log(f"source: {len(patches)} patches already applied in {tree}")
