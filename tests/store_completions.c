@@ -169,50 +169,27 @@ static void *nudger(void *arg)
 	}
 }
 
-static int sync_put(void *priv, uint64_t key, const void *data, size_t len)
-{
-	(void)priv;
-	return inner->ops->put(inner->priv, key, data, len);
-}
-
-static int sync_get(void *priv, uint64_t key, void *buf, size_t len)
-{
-	(void)priv;
-	return inner->ops->get(inner->priv, key, buf, len);
-}
 
 
 
 static const struct wset_store_ops async_ops = WSET_STORE_OPS_INIT(
-	.put = sync_put,
-	.get = sync_get,
+	.put = test_forward_put,
+	.get = test_forward_get,
 	.drop = test_forward_drop,
 	.stats = test_forward_stats,
 	.submit = async_submit
 );
 
-struct area {
-	enum test_memory kind;
-	uint8_t *mem;
-	int fd;
-};
-
-static struct area areas[2] = { { MEMORY_ANON, NULL, -1 }, { MEMORY_MEMFD, NULL, -1 } };
+static struct test_area areas[2] = TEST_AREAS_INIT;
 
 static void write_all(uint64_t generation)
 {
-	for (int a = 0; a < 2; a++)
-		test_write_words(areas[a].mem, PAGES, page, generation, (unsigned int)a);
+	test_write_areas(areas, 2, PAGES, page, generation);
 }
 
 static size_t count_bad(uint64_t generation)
 {
-	size_t bad = 0;
-
-	for (int a = 0; a < 2; a++)
-		bad += test_count_bad_pages(areas[a].mem, PAGES, page, generation,
-					    (unsigned int)a);
-	return bad;
+	return test_count_bad_areas(areas, 2, PAGES, page, generation);
 }
 
 
@@ -283,7 +260,6 @@ int main(int argc, char **argv)
 	size_t len, failing;
 	uint64_t evicted = 0;
 	pthread_t threads[2];
-	char why[256];
 	struct wset *ws;
 	int ret;
 
@@ -301,14 +277,7 @@ int main(int argc, char **argv)
 	pthread_create(&threads[1], NULL, nudger, NULL);
 	ws = test_create(&config);
 	tap_plan(13);
-	for (int a = 0; a < 2; a++) {
-		areas[a].mem = test_memory(areas[a].kind, len, &areas[a].fd, why, sizeof(why));
-		if (!areas[a].mem)
-			tap_bail("%s", why);
-		ret = test_add(ws, areas[a].kind, areas[a].mem, len, areas[a].fd);
-		if (ret < 0)
-			tap_bail("add region: %s", strerror(-ret));
-	}
+	test_add_areas(ws, areas, 2, len);
 	/* The store refuses every request: nothing leaves, nothing is lost. */
 	write_all(1);
 	settle(ws);

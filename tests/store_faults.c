@@ -47,29 +47,17 @@ static const struct wset_store_ops flaky_ops = WSET_STORE_OPS_INIT(
 	.stats = test_forward_stats
 );
 
-struct area {
-	enum test_memory kind;
-	uint8_t *mem;
-	int fd;
-};
-
-static struct area areas[2] = { { MEMORY_ANON, NULL, -1 }, { MEMORY_MEMFD, NULL, -1 } };
+static struct test_area areas[2] = TEST_AREAS_INIT;
 static size_t page;
 
 static void write_all(uint64_t generation)
 {
-	for (int a = 0; a < 2; a++)
-		test_write_words(areas[a].mem, PAGES, page, generation, (unsigned int)a);
+	test_write_areas(areas, 2, PAGES, page, generation);
 }
 
 static size_t count_bad(uint64_t generation)
 {
-	size_t bad = 0;
-
-	for (int a = 0; a < 2; a++)
-		bad += test_count_bad_pages(areas[a].mem, PAGES, page, generation,
-					    (unsigned int)a);
-	return bad;
+	return test_count_bad_areas(areas, 2, PAGES, page, generation);
 }
 
 
@@ -92,7 +80,6 @@ int main(int argc, char **argv)
 	const struct timespec pause = { .tv_nsec = 200 * 1000000L };
 	uint64_t generation = 0x5eed, evicted = 0;
 	size_t len = PAGES * (size_t)sysconf(_SC_PAGESIZE);
-	char why[256];
 	pthread_t thread;
 	struct wset *ws;
 	int ret;
@@ -108,14 +95,7 @@ int main(int argc, char **argv)
 	flaky.priv = inner; /* the forwarding callbacks' */
 	ws = test_create(&config);
 	tap_plan(14);
-	for (int a = 0; a < 2; a++) {
-		areas[a].mem = test_memory(areas[a].kind, len, &areas[a].fd, why, sizeof(why));
-		if (!areas[a].mem)
-			tap_bail("%s", why);
-		ret = test_add(ws, areas[a].kind, areas[a].mem, len, areas[a].fd);
-		if (ret < 0)
-			tap_bail("add region: %s", strerror(-ret));
-	}
+	test_add_areas(ws, areas, 2, len);
 	write_all(generation);
 	for (int t = 0; t < 3; t++)
 		wset_tick(ws);

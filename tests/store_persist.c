@@ -26,35 +26,11 @@ static int failing_sync(void *priv)
 	return -EIO;
 }
 
-static int pass_put(void *priv, uint64_t key, const void *data, size_t len)
-{
-	(void)priv;
-	return inner->ops->put(inner->priv, key, data, len);
-}
-
-static int pass_get(void *priv, uint64_t key, void *buf, size_t len)
-{
-	(void)priv;
-	return inner->ops->get(inner->priv, key, buf, len);
-}
-
-static int pass_drop(void *priv, uint64_t key, size_t len)
-{
-	(void)priv;
-	return inner->ops->drop(inner->priv, key, len);
-}
-
-static int pass_stats(void *priv, struct wset_store_stats *stats)
-{
-	(void)priv;
-	return inner->ops->stats(inner->priv, stats);
-}
-
 static const struct wset_store_ops unsyncable_ops = WSET_STORE_OPS_INIT(
-	.put = pass_put,
-	.get = pass_get,
-	.drop = pass_drop,
-	.stats = pass_stats,
+	.put = test_forward_put,
+	.get = test_forward_get,
+	.drop = test_forward_drop,
+	.stats = test_forward_stats,
 	.sync = failing_sync
 );
 
@@ -229,6 +205,7 @@ static void sync_failure(enum wset_mechanism mechanism, const char *directory)
 	int fd, ret;
 
 	ret = wset_named_store_open(directory, "unsyncable", WSET_DURABILITY_FSYNC, &inner);
+	unsyncable.priv = inner; /* the forwarding callbacks' */
 	if (!tap_ok(ret == 0, "a store for the sync test opens"))
 		return;
 	config.mechanism = mechanism;

@@ -381,6 +381,21 @@ static inline size_t test_count_bad_pages(const uint8_t *mem, size_t pages,
 }
 
 /* Callbacks of a test store that wraps another: priv is the inner store. */
+static inline int test_forward_put(void *priv, uint64_t key, const void *data,
+				   size_t len)
+{
+	struct wset_store *inner = priv;
+
+	return inner->ops->put(inner->priv, key, data, len);
+}
+
+static inline int test_forward_get(void *priv, uint64_t key, void *buf, size_t len)
+{
+	struct wset_store *inner = priv;
+
+	return inner->ops->get(inner->priv, key, buf, len);
+}
+
 static inline int test_forward_drop(void *priv, uint64_t key, size_t len)
 {
 	struct wset_store *inner = priv;
@@ -393,6 +408,54 @@ static inline int test_forward_stats(void *priv, struct wset_store_stats *stats)
 	struct wset_store *inner = priv;
 
 	return inner->ops->stats(inner->priv, stats);
+}
+
+/* The two areas of the store tests: anonymous memory and a memfd. */
+struct test_area {
+	enum test_memory kind;
+	uint8_t *mem;
+	int fd;
+};
+
+#define TEST_AREAS_INIT { { MEMORY_ANON, NULL, -1 }, { MEMORY_MEMFD, NULL, -1 } }
+
+/* Map each area (len bytes) and add it to ws, or bail out. */
+static inline void test_add_areas(struct wset *ws, struct test_area *areas,
+				  unsigned int count, size_t len)
+{
+	char why[256];
+
+	for (unsigned int a = 0; a < count; a++) {
+		int ret;
+
+		areas[a].mem = test_memory(areas[a].kind, len, &areas[a].fd, why,
+					   sizeof(why));
+		if (!areas[a].mem)
+			tap_bail("%s", why);
+		ret = test_add(ws, areas[a].kind, areas[a].mem, len, areas[a].fd);
+		if (ret < 0)
+			tap_bail("add region: %s", strerror(-ret));
+	}
+}
+
+/* test_write_words() and test_count_bad_pages() over the areas. */
+static inline void test_write_areas(const struct test_area *areas, unsigned int count,
+				    size_t pages, size_t page_size, uint64_t generation)
+{
+	for (unsigned int a = 0; a < count; a++)
+		test_write_words(areas[a].mem, pages, page_size, generation, a);
+}
+
+static inline size_t test_count_bad_areas(const struct test_area *areas,
+					  unsigned int count, size_t pages,
+					  size_t page_size, uint64_t generation)
+{
+	size_t bad = 0;
+
+	for (unsigned int a = 0; a < count; a++)
+		bad += test_count_bad_pages(areas[a].mem, pages, page_size,
+					    generation, a);
+	return bad;
 }
 
 #endif /* WSET_TESTLIB_H */

@@ -20,13 +20,7 @@
 
 #define PAGES 256
 
-struct area {
-	enum test_memory kind;
-	uint8_t *mem;
-	int fd;
-};
-
-static struct area areas[2] = { { MEMORY_ANON, NULL, -1 }, { MEMORY_MEMFD, NULL, -1 } };
+static struct test_area areas[2] = TEST_AREAS_INIT;
 static uint64_t sums[2][PAGES];
 static size_t page;
 
@@ -221,14 +215,7 @@ int main(int argc, char **argv)
 	config.store = chain;
 	config.fetch_retries = 10;
 	ws = test_create(&config);
-	for (int a = 0; a < 2; a++) {
-		areas[a].mem = test_memory(areas[a].kind, len, &areas[a].fd, why, sizeof(why));
-		if (!areas[a].mem)
-			tap_bail("%s", why);
-		ret = test_add(ws, areas[a].kind, areas[a].mem, len, areas[a].fd);
-		if (ret < 0)
-			tap_bail("add region: %s", strerror(-ret));
-	}
+	test_add_areas(ws, areas, 2, len);
 
 	/* Healthy: everything leaves, most of it to Redis, all comes back. */
 	write_all(1);
