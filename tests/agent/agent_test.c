@@ -15,6 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
+#include "wset_helper.h"
+
 #include "agent_test.h"
 
 static bool control_answers(const struct agent *agent);
@@ -656,4 +660,118 @@ uint64_t agent_evict_some(const struct agent *agent, unsigned int vmm)
 					       sizeof(mechanism)), "rwp"))
 		return evicted;
 	return agent_wait_counter(agent, vmm, "evicted_bytes", 20000);
+}
+
+json_object *status_tier(json_object *status, const char *name)
+{
+	json_object *vmms, *tiers;
+
+	if (!status || !json_object_object_get_ex(status, "vmms", &vmms) ||
+	    json_object_array_length(vmms) != 1 ||
+	    !json_object_object_get_ex(json_object_array_get_idx(vmms, 0), "tiers", &tiers))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(tiers); i++) {
+		json_object *tier = json_object_array_get_idx(tiers, i), *value;
+
+		if (json_object_object_get_ex(tier, "name", &value) &&
+		    strcmp(json_object_get_string(value), name) == 0)
+			return tier;
+	}
+	return NULL;
+}
+
+uint64_t json_member_u64(json_object *object, const char *key)
+{
+	json_object *value;
+
+	return object && json_object_object_get_ex(object, key, &value) ?
+		json_object_get_uint64(value) : 0;
+}
+
+#define VMM_PAGE 4096u
+
+static uint64_t page_hash(const uint8_t *data)
+{
+	uint64_t value = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < VMM_PAGE; i++)
+		value = (value ^ data[i]) * 0x100000001b3ull;
+	return value;
+}
+
+/* The child: fill, hand over, answer 'c'; on a byte, the number of bad
+ * pages; then let go or wait to be killed. */
+static void vmm_run(int sock, const char *socket_path, const char *name,
+		    unsigned int pages, void (*fill)(uint8_t *, unsigned int), bool let_go)
+{
+	size_t len = (size_t)pages * VMM_PAGE;
+	struct wset_helper_region region;
+	struct wset_helper *helper;
+	char error[512], command;
+	int memfd = memfd_create("guest-ram", MFD_CLOEXEC);
+	uint64_t *sums = calloc(pages, sizeof(*sums));
+	unsigned int bad = 0;
+	uint8_t *memory;
+
+	if (memfd < 0 || !sums || ftruncate(memfd, (off_t)len) < 0)
+		_exit(3);
+	memory = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (memory == MAP_FAILED)
+		_exit(3);
+	for (unsigned int p = 0; p < pages; p++) {
+		fill(memory + (size_t)p * VMM_PAGE, p);
+		sums[p] = page_hash(memory + (size_t)p * VMM_PAGE);
+	}
+	region = (struct wset_helper_region){ memory, len, memfd, 0 };
+	if (wset_helper_connect(socket_path, name, &region, 1, &helper, error,
+				sizeof(error)) < 0) {
+		dprintf(sock, "e%s\n", error);
+		_exit(3);
+	}
+	if (write(sock, "c", 1) != 1 || read(sock, &command, 1) != 1)
+		_exit(3);
+	for (unsigned int p = 0; p < pages; p++)
+		bad += page_hash(memory + (size_t)p * VMM_PAGE) != sums[p];
+	if (write(sock, &bad, sizeof(bad)) != sizeof(bad))
+		_exit(3);
+	if (!let_go)
+		_exit(0);
+	_exit(wset_helper_close(helper, 30000) < 0 ? 2 : 0);
+}
+
+bool vmm_start(struct helper_vmm *vmm, const char *socket_path, const char *name,
+	       unsigned int pages, void (*fill)(uint8_t *page, unsigned int index),
+	       bool let_go)
+{
+	int sockets[2];
+	char answer = 0;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) < 0)
+		tap_skip_all("socketpair failed");
+	vmm->pid = fork();
+	if (vmm->pid == 0) {
+		close(sockets[0]);
+		vmm_run(sockets[1], socket_path, name, pages, fill, let_go);
+	}
+	close(sockets[1]);
+	vmm->sock = sockets[0];
+	return tap_ok(vmm->pid > 0 && read(vmm->sock, &answer, 1) == 1 && answer == 'c',
+		      "a VMM hands its memory over with the helper");
+}
+
+int vmm_check(struct helper_vmm *vmm)
+{
+	unsigned int bad;
+
+	if (write(vmm->sock, "v", 1) != 1 || read(vmm->sock, &bad, sizeof(bad)) != sizeof(bad))
+		return -1;
+	return (int)bad;
+}
+
+int vmm_finish(struct helper_vmm *vmm, int timeout_ms)
+{
+	int status = wait_exit(vmm->pid, timeout_ms);
+
+	close(vmm->sock);
+	return status;
 }

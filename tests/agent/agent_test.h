@@ -137,4 +137,28 @@ int fd_store_start(const char *socket_path);
 int fd_store_count(void);
 void fd_store_stop(void);
 
+/* The status's tier named name of its one VMM, or NULL; and an object's
+ * unsigned member (0 when it has none). */
+json_object *status_tier(json_object *status, const char *name);
+uint64_t json_member_u64(json_object *object, const char *key);
+
+/*
+ * A VMM child process: pages 4 KiB pages of guest RAM in a memfd, each
+ * filled by fill(page, index), handed over to the wsetd at socket_path
+ * with the helper under name.  vmm_start() returns once it has (false,
+ * with a failed check, when it did not); vmm_check() has it read every
+ * page back and returns how many changed (-1: no answer); vmm_finish()
+ * waits for its exit status.  After the check it exits: having let its
+ * wsetd go when let_go, at once otherwise (its wsetd may be gone).
+ */
+struct helper_vmm {
+	pid_t pid;
+	int sock;
+};
+bool vmm_start(struct helper_vmm *vmm, const char *socket_path, const char *name,
+	       unsigned int pages, void (*fill)(uint8_t *page, unsigned int index),
+	       bool let_go);
+int vmm_check(struct helper_vmm *vmm);
+int vmm_finish(struct helper_vmm *vmm, int timeout_ms);
+
 #endif

@@ -10,10 +10,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-
-#include "wset_helper.h"
 
 #include "../redis_server.h"
 #include "agent_test.h"
@@ -21,96 +17,23 @@
 #define PAGE 4096u
 #define PAGES 2048u /* 8 MiB */
 
-static uint8_t *memory;
-static uint64_t sums[PAGES];
-
-static uint64_t hash(const uint8_t *data, size_t len)
+/* Odd pages random (the compressed tier refuses them), even pages text
+ * (it keeps them). */
+static void fill(uint8_t *page, unsigned int index)
 {
-	uint64_t value = 0xcbf29ce484222325ull;
+	uint64_t state = 0x2545f4914f6cdd1dull ^ ((uint64_t)index << 32);
 
-	for (size_t i = 0; i < len; i++)
-		value = (value ^ data[i]) * 0x100000001b3ull;
-	return value;
-}
-
-static void write_pages(void)
-{
-	uint64_t state = 0x2545f4914f6cdd1dull;
-
-	for (unsigned int p = 0; p < PAGES; p++) {
-		uint8_t *page = memory + (size_t)p * PAGE;
-
-		memset(page, 0, PAGE);
-		for (size_t off = 0; off < PAGE; off += p % 2 ? 8 : 64) {
-			if (p % 2) {
-				state ^= state << 13;
-				state ^= state >> 7;
-				state ^= state << 17;
-				memcpy(page + off, &state, 8);
-			} else {
-				snprintf((char *)page + off, 64, "page %u line %zu", p, off / 64);
-			}
+	memset(page, 0, PAGE);
+	for (size_t off = 0; off < PAGE; off += index % 2 ? 8 : 64) {
+		if (index % 2) {
+			state ^= state << 13;
+			state ^= state >> 7;
+			state ^= state << 17;
+			memcpy(page + off, &state, 8);
+		} else {
+			snprintf((char *)page + off, 64, "page %u line %zu", index, off / 64);
 		}
-		sums[p] = hash(page, PAGE);
 	}
-}
-
-/* The VMM: fill, hand over with the helper, wait for 'v', answer the
- * number of bad pages, let go. */
-static void vmm(int sock, const char *socket_path)
-{
-	struct wset_helper_region region;
-	struct wset_helper *helper;
-	char error[512], command;
-	unsigned int bad = 0;
-	int memfd = memfd_create("guest-ram", MFD_CLOEXEC);
-
-	if (memfd < 0 || ftruncate(memfd, (off_t)PAGES * PAGE) < 0)
-		_exit(3);
-	memory = mmap(NULL, (size_t)PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      memfd, 0);
-	if (memory == MAP_FAILED)
-		_exit(3);
-	write_pages();
-	region = (struct wset_helper_region){ memory, (uint64_t)PAGES * PAGE, memfd, 0 };
-	if (wset_helper_connect(socket_path, "tiered", &region, 1, &helper, error,
-				sizeof(error)) < 0) {
-		dprintf(sock, "e%s\n", error);
-		_exit(3);
-	}
-	if (write(sock, "c", 1) != 1 || read(sock, &command, 1) != 1)
-		_exit(3);
-	for (unsigned int p = 0; p < PAGES; p++)
-		bad += hash(memory + (size_t)p * PAGE, PAGE) != sums[p];
-	if (write(sock, &bad, sizeof(bad)) != sizeof(bad))
-		_exit(3);
-	_exit(wset_helper_close(helper, 30000) < 0 ? 2 : 0);
-}
-
-static json_object *tier_of(json_object *status, const char *name)
-{
-	json_object *vmms, *tiers;
-
-	if (!status || !json_object_object_get_ex(status, "vmms", &vmms) ||
-	    json_object_array_length(vmms) != 1 ||
-	    !json_object_object_get_ex(json_object_array_get_idx(vmms, 0), "tiers", &tiers))
-		return NULL;
-	for (size_t i = 0; i < json_object_array_length(tiers); i++) {
-		json_object *tier = json_object_array_get_idx(tiers, i), *value;
-
-		if (json_object_object_get_ex(tier, "name", &value) &&
-		    strcmp(json_object_get_string(value), name) == 0)
-			return tier;
-	}
-	return NULL;
-}
-
-static uint64_t member(json_object *object, const char *key)
-{
-	json_object *value;
-
-	return object && json_object_object_get_ex(object, key, &value) ?
-		json_object_get_uint64(value) : 0;
 }
 
 /* wsetctl's output for arguments, into buffer. */
@@ -134,13 +57,11 @@ int main(void)
 	static char buffer[65536];
 	struct redis_server server;
 	json_object *status, *redis;
-	int ret, exit_status, sockets[2];
-	unsigned int bad = ~0u;
+	int ret, exit_status, bad;
+	struct helper_vmm vmm;
 	struct agent agent;
 	uint64_t evicted;
 	char why[256];
-	char answer = 0;
-	pid_t child;
 
 	ret = redis_server_create(&server, NULL, why, sizeof(why));
 	if (ret == 4)
@@ -161,16 +82,7 @@ int main(void)
 			return tap_done();
 		}
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) < 0)
-		tap_skip_all("socketpair failed");
-	child = fork();
-	if (child == 0) {
-		close(sockets[0]);
-		vmm(sockets[1], agent.socket);
-	}
-	close(sockets[1]);
-	tap_ok(read(sockets[0], &answer, 1) == 1 && answer == 'c',
-	       "a VMM hands its memory over with the helper");
+	vmm_start(&vmm, agent.socket, "tiered", PAGES, fill, true);
 	evicted = agent_wait_counter(&agent, 1, "evicted_bytes", 30000);
 	for (int waited = 0; waited < 100 && evicted < PAGES * PAGE / 2; waited++) {
 		sleep_ms(100);
@@ -180,17 +92,17 @@ int main(void)
 	       "%llu bytes", (unsigned long long)evicted);
 
 	status = agent_request(&agent, "{\"command\":\"status\"}");
-	redis = tier_of(status, "redis");
-	tap_ok(tier_of(status, "compressed-lz4") && redis, "the status names both tiers");
-	tap_ok(member(redis, "pages") > 0 &&
-		       member(tier_of(status, "compressed-lz4"), "refused") > 0 &&
-		       member(tier_of(status, "compressed-lz4"), "moved_down") > 0 &&
-		       member(tier_of(status, "compressed-lz4"), "stored_bytes") <= 16384,
+	redis = status_tier(status, "redis");
+	tap_ok(status_tier(status, "compressed-lz4") && redis, "the status names both tiers");
+	tap_ok(json_member_u64(redis, "pages") > 0 &&
+		       json_member_u64(status_tier(status, "compressed-lz4"), "refused") > 0 &&
+		       json_member_u64(status_tier(status, "compressed-lz4"), "moved_down") > 0 &&
+		       json_member_u64(status_tier(status, "compressed-lz4"), "stored_bytes") <= 16384,
 	       "random pages went on to Redis, the oldest text pages moved down: "
 	       "Redis %llu pages, compressed %llu pages in %llu bytes",
-	       (unsigned long long)member(redis, "pages"),
-	       (unsigned long long)member(tier_of(status, "compressed-lz4"), "pages"),
-	       (unsigned long long)member(tier_of(status, "compressed-lz4"), "stored_bytes"));
+	       (unsigned long long)json_member_u64(redis, "pages"),
+	       (unsigned long long)json_member_u64(status_tier(status, "compressed-lz4"), "pages"),
+	       (unsigned long long)json_member_u64(status_tier(status, "compressed-lz4"), "stored_bytes"));
 	json_object_put(status);
 
 	wsetctl(&agent, "status", buffer, sizeof(buffer));
@@ -204,12 +116,9 @@ int main(void)
 				      "tier=\"compressed-lz4\"}"),
 	       "the Prometheus text labels the metrics with the tier");
 
-	if (write(sockets[0], "v", 1) != 1 ||
-	    read(sockets[0], &bad, sizeof(bad)) != sizeof(bad))
-		tap_ok(false, "the VMM checks its memory");
-	else
-		tap_ok(bad == 0, "every page comes back intact: %u bad of %u", bad, PAGES);
-	exit_status = wait_exit(child, 60000);
+	bad = vmm_check(&vmm);
+	tap_ok(bad == 0, "the VMM finds every page intact: %d bad of %u", bad, PAGES);
+	exit_status = vmm_finish(&vmm, 60000);
 	tap_ok(exit_status == 0, "the VMM lets go (exit %d)", exit_status);
 	tap_ok(agent_stop(&agent, SIGTERM, 20000) == 0, "wsetd exits 0 on TERM");
 	agent_finish(&agent);
