@@ -411,100 +411,6 @@ static void put_result(struct redis_store *rs, struct redis_node *node,
 	}
 }
 
-/* One pipelined round of SETs (one pipeline per node) for the requests
- * still at -EAGAIN, then the ASK redirects one by one; with the lock held.
- * node and asked have count entries. */
-static void put_round(struct redis_store *rs, struct wset_store_io *io,
-		      unsigned int count, struct redis_node **node,
-		      struct redis_node **asked)
-{
-	int ret = connect_locked(rs);
-
-	for (unsigned int i = 0; i < count; i++) {
-		char name[REDIS_KEY_MAX];
-
-		node[i] = NULL;
-		if (io[i].result != -EAGAIN)
-			continue;
-		if (ret < 0) {
-			io[i].result = ret;
-			continue;
-		}
-		key_name(rs, io[i].key, name);
-		node[i] = node_for(rs, name);
-		if (io[i].iovcnt != 1)
-			io[i].result = -EINVAL;
-		else if (!node[i])
-			io[i].result = -ECONNREFUSED;
-		else if (redisAppendCommand(node[i]->context, "SET %s %b", name,
-					    io[i].iov[0].iov_base,
-					    io[i].iov[0].iov_len) != REDIS_OK)
-			io[i].result = -ENOMEM;
-		else
-			continue;
-		node[i] = NULL;
-	}
-	/* Each node answers its pipeline in order. */
-	for (unsigned int i = 0; i < count; i++) {
-		redisReply *reply = NULL;
-
-		asked[i] = NULL;
-		if (!node[i])
-			continue; /* never sent */
-		if (!node[i]->context ||
-		    node_get_reply(node[i], &reply) != REDIS_OK)
-			reply = NULL;
-		put_result(rs, node[i], reply, &io[i], &asked[i]);
-	}
-	/* Every pipeline is read: the asked nodes have nothing pending. */
-	for (unsigned int i = 0; i < count; i++) {
-		char name[REDIS_KEY_MAX];
-
-		if (!asked[i])
-			continue;
-		key_name(rs, io[i].key, name);
-		put_result(rs, asked[i],
-			   asked_command(rs, asked[i], "SET %s %b", name, io[i].iov[0].iov_base,
-					 io[i].iov[0].iov_len),
-			   &io[i], NULL);
-	}
-}
-
-/* Pipeline count SETs; each request gets its own result.  Requests come
- * from the chain and the library with one iovec each.  A put never waits
- * for a server to come back; only a slot the cluster moved is tried again,
- * once, after the map is reloaded. */
-static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
-{
-	struct redis_node **node = malloc((count ? count : 1) * 2 * sizeof(*node));
-	struct redis_store *rs = priv;
-	struct pipe_guard guard;
-
-	for (unsigned int i = 0; i < count; i++)
-		io[i].result = node ? -EAGAIN : -ENOMEM;
-	lock(rs, &guard);
-	for (int round = 0; node && round < 2; round++)
-		put_round(rs, io, count, node, node + count);
-	unlock(rs, &guard);
-	free(node);
-	for (unsigned int i = 0; i < count; i++) {
-		if (io[i].result == -EAGAIN)
-			io[i].result = -EIO;
-		if (io[i].result < 0)
-			tier_count(&rs->counts.error_count, 1);
-	}
-	return 0;
-}
-
-static int redis_put(void *priv, uint64_t key, const void *data, size_t len)
-{
-	const struct iovec iov = { (void *)data, len };
-	struct wset_store_io io = { .key = key, .iov = &iov, .iovcnt = 1 };
-
-	redis_put_batch(priv, &io, 1);
-	return io.result;
-}
-
 /* The result of a GET's reply, into io. */
 static void get_result(struct redis_store *rs, struct redis_node *node,
 		       redisReply *reply, struct wset_store_io *io,
@@ -526,37 +432,61 @@ static void get_result(struct redis_store *rs, struct redis_node *node,
 		freeReplyObject(reply);
 }
 
-/* One pipelined round of GETs (one pipeline per node) for the requests
- * not yet answered (result -EAGAIN), then the ASK redirects one by one;
- * with the lock held.  node and asked have count entries. */
-static void get_round(struct redis_store *rs, struct wset_store_io *io,
-		      unsigned int count, struct redis_node **node,
-		      struct redis_node **asked)
+/*
+ * One pipelined round of SETs (write) or GETs, one pipeline per node, for
+ * the requests still at -EAGAIN, then the ASK redirects one by one; with
+ * the lock held.  node and asked have count entries.  A put that cannot be
+ * sent fails; a get that cannot goes again next round.
+ */
+static void round_trip(struct redis_store *rs, struct wset_store_io *io,
+		       unsigned int count, bool write, struct redis_node **node,
+		       struct redis_node **asked)
 {
+	void (*result)(struct redis_store *, struct redis_node *, redisReply *,
+		       struct wset_store_io *, struct redis_node **) =
+		write ? put_result : get_result;
 	int ret = connect_locked(rs);
 
 	for (unsigned int i = 0; i < count; i++) {
 		char name[REDIS_KEY_MAX];
+		int sent;
 
 		node[i] = NULL;
-		if (ret < 0 || io[i].result != -EAGAIN)
+		if (io[i].result != -EAGAIN || (ret < 0 && !write))
 			continue;
+		if (ret < 0) {
+			io[i].result = ret;
+			continue;
+		}
 		key_name(rs, io[i].key, name);
 		node[i] = node_for(rs, name);
-		if (node[i] &&
-		    redisAppendCommand(node[i]->context, "GET %s", name) != REDIS_OK)
-			node[i] = NULL;
+		if (write && io[i].iovcnt != 1) {
+			io[i].result = -EINVAL;
+		} else if (node[i]) {
+			sent = write ? redisAppendCommand(node[i]->context, "SET %s %b", name,
+							  io[i].iov[0].iov_base,
+							  io[i].iov[0].iov_len) :
+				       redisAppendCommand(node[i]->context, "GET %s", name);
+			if (sent == REDIS_OK)
+				continue;
+			if (write)
+				io[i].result = -ENOMEM;
+		} else if (write) {
+			io[i].result = -ECONNREFUSED;
+		}
+		node[i] = NULL;
 	}
+	/* Each node answers its pipeline in order. */
 	for (unsigned int i = 0; i < count; i++) {
 		redisReply *reply = NULL;
 
 		asked[i] = NULL;
 		if (!node[i])
-			continue; /* goes again next round */
+			continue; /* never sent */
 		if (!node[i]->context ||
 		    node_get_reply(node[i], &reply) != REDIS_OK)
 			reply = NULL;
-		get_result(rs, node[i], reply, &io[i], &asked[i]);
+		result(rs, node[i], reply, &io[i], &asked[i]);
 	}
 	/* Every pipeline is read: the asked nodes have nothing pending. */
 	for (unsigned int i = 0; i < count; i++) {
@@ -565,9 +495,47 @@ static void get_round(struct redis_store *rs, struct wset_store_io *io,
 		if (!asked[i])
 			continue;
 		key_name(rs, io[i].key, name);
-		get_result(rs, asked[i], asked_command(rs, asked[i], "GET %s", name), &io[i],
-			   NULL);
+		result(rs, asked[i],
+		       write ? asked_command(rs, asked[i], "SET %s %b", name,
+					     io[i].iov[0].iov_base, io[i].iov[0].iov_len) :
+			       asked_command(rs, asked[i], "GET %s", name),
+		       &io[i], NULL);
 	}
+}
+
+/* Pipeline count SETs; each request gets its own result.  Requests come
+ * from the chain and the library with one iovec each.  A put never waits
+ * for a server to come back; only a slot the cluster moved is tried again,
+ * once, after the map is reloaded. */
+static int redis_put_batch(void *priv, struct wset_store_io *io, unsigned int count)
+{
+	struct redis_node **node = malloc((count ? count : 1) * 2 * sizeof(*node));
+	struct redis_store *rs = priv;
+	struct pipe_guard guard;
+
+	for (unsigned int i = 0; i < count; i++)
+		io[i].result = node ? -EAGAIN : -ENOMEM;
+	lock(rs, &guard);
+	for (int round = 0; node && round < 2; round++)
+		round_trip(rs, io, count, true, node, node + count);
+	unlock(rs, &guard);
+	free(node);
+	for (unsigned int i = 0; i < count; i++) {
+		if (io[i].result == -EAGAIN)
+			io[i].result = -EIO;
+		if (io[i].result < 0)
+			tier_count(&rs->counts.error_count, 1);
+	}
+	return 0;
+}
+
+static int redis_put(void *priv, uint64_t key, const void *data, size_t len)
+{
+	const struct iovec iov = { (void *)data, len };
+	struct wset_store_io io = { .key = key, .iov = &iov, .iovcnt = 1 };
+
+	redis_put_batch(priv, &io, 1);
+	return io.result;
 }
 
 /* Pipelined GETs, with the same reconnect and retries as a single get. */
@@ -585,7 +553,7 @@ static int redis_get_batch(void *priv, struct wset_store_io *io, unsigned int co
 		if (attempt)
 			usleep(10000u * attempt);
 		lock(rs, &guard);
-		get_round(rs, io, count, node, node + count);
+		round_trip(rs, io, count, false, node, node + count);
 		unlock(rs, &guard);
 		for (unsigned int i = 0; i < count; i++)
 			waiting |= io[i].result == -EAGAIN;
