@@ -47,7 +47,7 @@ $(STORE_STATIC): $(STORE_STATIC_OBJS)
 STORE_TEST_NAMES := $(patsubst tests/store/%.c,%,$(wildcard tests/store/*.c))
 STORE_TESTS := $(addprefix build/tests/store/,$(STORE_TEST_NAMES))
 
-build/tests/store/%: tests/store/%.c tests/redis_server.h $(WSET_TEST_HEADERS) \
+build/tests/store/%: tests/store/%.c tests/store/batch.h tests/redis_server.h $(WSET_TEST_HEADERS) \
 		$(STORE_HDRS) build/lib/libwset-store.so build/lib/libwset.so
 	@mkdir -p $(dir $@)
 	$(WSET_CC) $(WSET_TEST_CFLAGS) -Itests/store $< -o $@ -Lbuild/lib \

@@ -24,12 +24,13 @@
 #include <time.h>
 
 #include "testlib.h"
+#include "batch.h"
 #include "tls_certificates.h"
 #include "wset_store.h"
 
 #define NODES 3
 #define PAGES 600
-#define PAGE 4096
+#define PAGE BATCH_PAGE
 
 struct node {
 	unsigned int port;
@@ -169,49 +170,17 @@ static bool wait_cluster_ok(void)
 
 static void fill(uint64_t generation)
 {
-	for (size_t i = 0; i < PAGES; i++)
-		for (size_t off = 0; off < PAGE; off += 8)
-			*(uint64_t *)&pages[i][off] = (generation << 48) ^ (i << 20) ^ off ^ 0x5a5a;
+	batch_fill(pages, PAGES, generation, 0x5a5a);
 }
 
-/* Put every page in one batch; the number that failed. */
 static unsigned int put_all(struct wset_store *store)
 {
-	static struct wset_store_io io[PAGES];
-	static struct iovec iov[PAGES];
-	unsigned int failed = 0;
-
-	for (size_t i = 0; i < PAGES; i++) {
-		iov[i] = (struct iovec){ pages[i], PAGE };
-		io[i] = (struct wset_store_io){ .key = i * PAGE, .iov = &iov[i], .iovcnt = 1 };
-	}
-	store->ops->put_batch(store->priv, io, PAGES);
-	for (size_t i = 0; i < PAGES; i++)
-		failed += io[i].result != 0;
-	return failed;
+	return batch_put_all(store, pages, PAGES);
 }
 
-/* Get every page in one batch: how many failed, and how many came back
- * with other bytes than were put (never acceptable). */
 static void get_all(struct wset_store *store, unsigned int *failed, unsigned int *wrong)
 {
-	static uint8_t back[PAGES][PAGE];
-	static struct wset_store_io io[PAGES];
-	static struct iovec iov[PAGES];
-
-	*failed = *wrong = 0;
-	memset(back, 0, sizeof(back));
-	for (size_t i = 0; i < PAGES; i++) {
-		iov[i] = (struct iovec){ back[i], PAGE };
-		io[i] = (struct wset_store_io){ .key = i * PAGE, .iov = &iov[i], .iovcnt = 1 };
-	}
-	store->ops->get_batch(store->priv, io, PAGES);
-	for (size_t i = 0; i < PAGES; i++) {
-		if (io[i].result != 0)
-			(*failed)++;
-		else if (memcmp(back[i], pages[i], PAGE))
-			(*wrong)++;
-	}
+	batch_get_all(store, pages, PAGES, failed, wrong);
 }
 
 static uint64_t redirects(struct wset_store *store)

@@ -20,11 +20,12 @@
 #include <time.h>
 
 #include "testlib.h"
+#include "batch.h"
 #include "tls_certificates.h"
 #include "wset_store.h"
 
 #define PAGES 64
-#define PAGE 4096
+#define PAGE BATCH_PAGE
 #define PASSWORD "tls-test-password"
 
 static char directory[64];
@@ -126,48 +127,17 @@ static void cleanup(void)
 
 static void fill(uint64_t generation)
 {
-	for (size_t i = 0; i < PAGES; i++)
-		for (size_t off = 0; off < PAGE; off += 8)
-			*(uint64_t *)&pages[i][off] = (generation << 48) ^ (i << 20) ^ off ^ 0xa5a5;
+	batch_fill(pages, PAGES, generation, 0xa5a5);
 }
 
-/* Put every page in one batch: how many failed. */
 static unsigned int put_all(struct wset_store *store)
 {
-	struct wset_store_io io[PAGES];
-	struct iovec iov[PAGES];
-	unsigned int failed = 0;
-
-	for (size_t i = 0; i < PAGES; i++) {
-		iov[i] = (struct iovec){ pages[i], PAGE };
-		io[i] = (struct wset_store_io){ .key = i * PAGE, .iov = &iov[i], .iovcnt = 1 };
-	}
-	store->ops->put_batch(store->priv, io, PAGES);
-	for (size_t i = 0; i < PAGES; i++)
-		failed += io[i].result != 0;
-	return failed;
+	return batch_put_all(store, pages, PAGES);
 }
 
-/* Get every page in one batch: how many failed, how many read wrong. */
 static void get_all(struct wset_store *store, unsigned int *failed, unsigned int *wrong)
 {
-	static uint8_t back[PAGES][PAGE];
-	struct wset_store_io io[PAGES];
-	struct iovec iov[PAGES];
-
-	*failed = *wrong = 0;
-	memset(back, 0, sizeof(back));
-	for (size_t i = 0; i < PAGES; i++) {
-		iov[i] = (struct iovec){ back[i], PAGE };
-		io[i] = (struct wset_store_io){ .key = i * PAGE, .iov = &iov[i], .iovcnt = 1 };
-	}
-	store->ops->get_batch(store->priv, io, PAGES);
-	for (size_t i = 0; i < PAGES; i++) {
-		if (io[i].result != 0)
-			(*failed)++;
-		else if (memcmp(back[i], pages[i], PAGE))
-			(*wrong)++;
-	}
+	batch_get_all(store, pages, PAGES, failed, wrong);
 }
 
 static int count_key(void *arg, uint64_t key, size_t len)
