@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +29,23 @@ struct redis_server {
 	char maxmemory[32]; /* "" for none */
 	pid_t pid;
 };
+
+/* Whether a TCP port of the loopback is free to listen on (for the
+ * servers the TLS and Cluster tests start on ports). */
+static inline bool redis_port_free(unsigned int port)
+{
+	struct sockaddr_in address = {
+		.sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool free_port = fd >= 0 && bind(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return free_port;
+}
 
 static inline bool redis_server_answers(const struct redis_server *server)
 {

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "../redis_server.h"
 #include "testlib.h"
 #include "batch.h"
 #include "tls_certificates.h"
@@ -44,28 +45,13 @@ static uint8_t pages[PAGES][PAGE];
 static bool tls;
 static char tls_flags[320]; /* redis-cli's, "" without tls */
 
-static bool port_free(unsigned int port)
-{
-	struct sockaddr_in address = {
-		.sin_family = AF_INET,
-		.sin_port = htons((uint16_t)port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool free_port = fd >= 0 && bind(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
-
-	if (fd >= 0)
-		close(fd);
-	return free_port;
-}
-
 /* A client port whose cluster bus port (+10000) is free too. */
 static unsigned int pick_port(uint64_t *state, unsigned int taken)
 {
 	for (int tries = 0; tries < 1000; tries++) {
 		unsigned int port = 20000 + (unsigned int)(test_random(state) % 20000);
 
-		if (port != taken && port_free(port) && port_free(port + 10000))
+		if (port != taken && redis_port_free(port) && redis_port_free(port + 10000))
 			return port;
 	}
 	return 0;

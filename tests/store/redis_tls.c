@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "../redis_server.h"
 #include "testlib.h"
 #include "batch.h"
 #include "tls_certificates.h"
@@ -32,21 +33,6 @@ static char directory[64];
 static unsigned int port;
 static pid_t server;
 static uint8_t pages[PAGES][PAGE];
-
-static bool port_free(unsigned int candidate)
-{
-	struct sockaddr_in address = {
-		.sin_family = AF_INET,
-		.sin_port = htons((uint16_t)candidate),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool free_port = fd >= 0 && bind(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
-
-	if (fd >= 0)
-		close(fd);
-	return free_port;
-}
 
 /* PONG through redis-cli over TLS: the server is up. */
 static bool server_answers(void)
@@ -182,7 +168,7 @@ int main(void)
 	for (int tries = 0; tries < 1000 && !port; tries++) {
 		unsigned int candidate = 20000 + (unsigned int)(test_random(&state) % 20000);
 
-		if (port_free(candidate))
+		if (redis_port_free(candidate))
 			port = candidate;
 	}
 	if (!port || !start_server())
