@@ -7,8 +7,8 @@ import shutil
 import threading
 import time
 
-from .common import (KERNEL_BUILD_LOCK, KERNEL_TREE_LOCK, REPO, HarnessError, file_digest, log,
-                     read_stamp, run, write_stamp)
+from .common import (KERNEL_BUILD_LOCK, KERNEL_TREE_LOCK, REPO, HarnessError,
+                     file_digest, log, read_stamp, run, write_stamp)
 
 CONFIG_DIR = os.path.join(REPO, "kernel", "config")
 
