@@ -126,6 +126,9 @@ void __wset_deferred_flush(struct wset *ws)
 {
 	struct wset_deferred *deferred = ws->deferred;
 
+	/* Prefetch gets in flight first: their completions drop their pages'
+	 * store copies themselves. */
+	__wset_prefetch_drain(ws);
 	if (!deferred)
 		return;
 	/* Only what was queued before: faults may keep queueing meanwhile.

@@ -428,7 +428,8 @@ static void *fault_thread(void *arg)
 			{ .fd = ws->stop_fd, .events = POLLIN },
 		};
 		/* Prefetching: only look for a new fault, then bring back one
-		 * more page.  Drops queued: do one run once no fault came for
+		 * more page (or, with a store that has submit, send the gets of
+		 * them all).  Drops queued: do one run once no fault came for
 		 * DROP_IDLE_NS (at once when a flush waits).  Otherwise wait
 		 * for the next message. */
 		bool pending = !prefetching && __wset_deferred_pending(ws);

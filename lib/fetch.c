@@ -422,7 +422,7 @@ bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch)
 	return prefetch->budget && prefetch->distance <= limit;
 }
 
-/* Every prefetch in flight has completed (handler threads stopped). */
+/* Until every prefetch get in flight has completed. */
 void __wset_prefetch_drain(struct wset *ws)
 {
 	__wset_io_drain(&ws->prefetches);

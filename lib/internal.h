@@ -332,7 +332,8 @@ void __wset_prefetch_begin(struct wset *ws, struct wset_prefetch *prefetch,
 			   struct wset_region *region, uint64_t page);
 /* Bring back the next page; false when nothing is left to do. */
 bool __wset_prefetch_step(struct wset *ws, struct wset_prefetch *prefetch);
-/* Wait for the prefetch gets still in flight (after the handlers stop). */
+/* Wait for the prefetch gets in flight (after the handlers stop, and
+ * before a flush of the deferred drops). */
 void __wset_prefetch_drain(struct wset *ws);
 
 /* fault.c */
